@@ -1,0 +1,43 @@
+//! The hub's tunable limits, independent of how they are given (the CLI fills them in).
+
+use std::time::Duration;
+
+use pipehub_protocol::DEFAULT_MAX_FRAME;
+
+/// Limits and timings of one hub. `Config::default()` is what `pipehub` runs with when
+/// no flag says otherwise.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The largest frame (value of the length field) the hub accepts and announces.
+    pub max_frame: u32,
+    /// How many broadcasts the log retains: how far a client may fall behind before it
+    /// is told it lagged.
+    pub queue_frames: usize,
+    /// The most bytes of encoded broadcasts the log retains; whichever bound is hit
+    /// first evicts the oldest broadcast.
+    pub queue_bytes: usize,
+    /// Most clients served at once; further connections wait in the kernel's backlog
+    /// until one leaves.
+    pub max_clients: usize,
+    /// A connection that sends nothing for this long after connecting is served as a
+    /// text listener.
+    pub text_grace: Duration,
+    /// A connection that started a `HELLO` must finish it within this time.
+    pub handshake_timeout: Duration,
+    /// On shutdown, how long clients get to receive what is queued for them and `BYE`.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame: DEFAULT_MAX_FRAME,
+            queue_frames: 4096,
+            queue_bytes: 64 * 1024 * 1024,
+            max_clients: 100_000,
+            text_grace: Duration::from_millis(300),
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}

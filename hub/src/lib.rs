@@ -1,0 +1,30 @@
+//! pipehub: one hub process that serves a local endpoint (a Unix domain socket, or a
+//! Windows named pipe) and fans every operator line out to every connected client.
+//!
+//! The binary (`main.rs`) only parses the command line and wires stdin, signals and
+//! stdout to this library, so tests start the very same hub in-process.
+//!
+//! How the pieces fit:
+//! - [`transport`]: binds the endpoint safely (never steals a live hub's endpoint) and
+//!   accepts connections; the only place that knows Unix from Windows.
+//! - [`server`]: the accept loop, the connection cap, graceful shutdown.
+//! - `connection`: one task per client: handshake, reading its frames, writing its output.
+//! - `log`: the broadcast log. Every broadcast is encoded once and appended to one
+//!   bounded log; a client is a cursor into it. Its writer sends a slice of the log with
+//!   one vectored write; a client that falls behind the log's oldest frame is told exactly
+//!   how many broadcasts it missed.
+//! - `registry`: who is connected, for the console and for shutdown.
+//! - [`console`]: the operator's side: lines in, client messages and notices out.
+
+pub mod config;
+mod connection;
+pub mod console;
+mod hub;
+mod log;
+mod registry;
+pub mod server;
+pub mod transport;
+
+pub use config::Config;
+pub use console::ConsoleEvent;
+pub use hub::Hub;

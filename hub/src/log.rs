@@ -1,0 +1,254 @@
+//! The broadcast log: the last `queue_frames` broadcasts, encoded once, shared by every
+//! client.
+//!
+//! A broadcast is appended once, as the exact `BROADCAST` frame bytes; a client is only a
+//! cursor (the next sequence number it must be sent). Its writer copies out refcounted
+//! handles to a run of frames and sends them in one vectored write, so the cost of a
+//! broadcast does not grow with the number of clients beyond one wake-up for each idle
+//! one. The log is bounded by frame count and by bytes; a cursor older than the oldest
+//! retained frame has missed exactly `oldest - cursor` broadcasts.
+//!
+//! The lock is held only to push a frame or to clone a run of `Bytes` handles, never
+//! across an `.await` or a system call.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use pipehub_protocol::{ClientId, Seq, broadcast_frame};
+use tokio::sync::Notify;
+
+/// The shared, bounded log of encoded broadcasts.
+pub(crate) struct BroadcastLog {
+    ring: RwLock<Ring>,
+    /// The sequence number of the newest broadcast (0: none yet). Read without the lock
+    /// by writers deciding whether to sleep.
+    tail: AtomicU64,
+    /// Woken after every append.
+    appended: Notify,
+    max_frames: usize,
+    max_bytes: usize,
+}
+
+struct Ring {
+    frames: VecDeque<Bytes>,
+    /// The sequence number of `frames[0]`.
+    first: u64,
+    bytes: usize,
+}
+
+/// What [`BroadcastLog::read`] found at a cursor.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// `n` frames were appended to the output; the cursor moves by `n`.
+    Frames(usize),
+    /// The cursor fell behind the oldest retained frame: `missed` broadcasts are gone,
+    /// and reading continues at `next`.
+    Lagged { missed: u64, next: u64 },
+    /// Nothing at or after the cursor yet.
+    Empty,
+}
+
+impl BroadcastLog {
+    pub(crate) fn new(max_frames: usize, max_bytes: usize) -> BroadcastLog {
+        BroadcastLog {
+            ring: RwLock::new(Ring {
+                frames: VecDeque::new(),
+                first: 1,
+                bytes: 0,
+            }),
+            tail: AtomicU64::new(0),
+            appended: Notify::new(),
+            max_frames: max_frames.max(1),
+            max_bytes,
+        }
+    }
+
+    /// The sequence number of the newest broadcast (0 if none yet).
+    pub(crate) fn tail(&self) -> u64 {
+        self.tail.load(Ordering::Acquire)
+    }
+
+    /// How many frames the log holds now.
+    pub(crate) fn len(&self) -> usize {
+        self.ring
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .frames
+            .len()
+    }
+
+    /// A future that completes at the next append; see [`Notify::notified`] for the
+    /// enable-then-check pattern that avoids missing one.
+    pub(crate) fn appended(&self) -> &Notify {
+        &self.appended
+    }
+
+    /// Encodes `body` as the next broadcast and appends it. Returns its sequence number.
+    pub(crate) fn publish(&self, sender: ClientId, body: &[u8]) -> Seq {
+        let now_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let seq = {
+            let mut ring = self.ring.write().unwrap_or_else(|e| e.into_inner());
+            let seq = ring.first + ring.frames.len() as u64;
+            // Encoded under the lock: the frame carries the sequence number, and frames
+            // must enter the log in sequence order.
+            let frame = broadcast_frame(Seq(seq), sender, now_us, body);
+            ring.bytes += frame.len();
+            ring.frames.push_back(frame);
+            while ring.frames.len() > self.max_frames
+                || (ring.bytes > self.max_bytes && ring.frames.len() > 1)
+            {
+                if let Some(old) = ring.frames.pop_front() {
+                    ring.bytes -= old.len();
+                    ring.first += 1;
+                }
+            }
+            self.tail.store(seq, Ordering::Release);
+            seq
+        };
+        self.appended.notify_waiters();
+        Seq(seq)
+    }
+
+    /// Appends to `out` handles to the frames from sequence number `cursor` on, at most
+    /// `max_frames` of them and stopping once `max_bytes` is reached.
+    pub(crate) fn read(
+        &self,
+        cursor: u64,
+        out: &mut VecDeque<Bytes>,
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> Read {
+        if cursor > self.tail() {
+            return Read::Empty;
+        }
+        let ring = self.ring.read().unwrap_or_else(|e| e.into_inner());
+        if cursor < ring.first {
+            return Read::Lagged {
+                missed: ring.first - cursor,
+                next: ring.first,
+            };
+        }
+        let start = (cursor - ring.first) as usize;
+        let mut taken = 0;
+        let mut bytes = 0;
+        for frame in ring.frames.range(start..).take(max_frames) {
+            if taken > 0 && bytes + frame.len() > max_bytes {
+                break;
+            }
+            bytes += frame.len();
+            taken += 1;
+            out.push_back(frame.clone());
+        }
+        if taken == 0 {
+            Read::Empty
+        } else {
+            Read::Frames(taken)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use pipehub_protocol::{Frame, FrameCodec};
+
+    /// Decodes the frames in `frames` with the protocol's own parser.
+    fn decode_all(frames: &VecDeque<Bytes>) -> Vec<Frame> {
+        let mut buf = BytesMut::new();
+        for f in frames {
+            buf.extend_from_slice(f);
+        }
+        let codec = FrameCodec::default();
+        let mut out = Vec::new();
+        while let Some(size) = codec.frame_size(&buf).expect("valid frames") {
+            let frame = buf.split_to(size).freeze();
+            out.push(Frame::parse(frame[4], frame.slice(5..)).expect("parse"));
+        }
+        out
+    }
+
+    fn seqs(frames: &[Frame]) -> Vec<u64> {
+        frames
+            .iter()
+            .map(|f| match f {
+                Frame::Broadcast(b) => b.seq.0,
+                other => panic!("not a broadcast: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sequence_numbers_start_at_one_and_are_consecutive() {
+        let log = BroadcastLog::new(16, usize::MAX);
+        assert_eq!(log.tail(), 0);
+        for i in 1..=5 {
+            assert_eq!(log.publish(ClientId::OPERATOR, b"x"), Seq(i));
+        }
+        let mut out = VecDeque::new();
+        assert_eq!(log.read(1, &mut out, 100, usize::MAX), Read::Frames(5));
+        assert_eq!(seqs(&decode_all(&out)), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn read_past_the_tail_is_empty() {
+        let log = BroadcastLog::new(16, usize::MAX);
+        let mut out = VecDeque::new();
+        assert_eq!(log.read(1, &mut out, 10, usize::MAX), Read::Empty);
+        log.publish(ClientId(3), b"hello");
+        assert_eq!(log.read(2, &mut out, 10, usize::MAX), Read::Empty);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_cursor_behind_the_oldest_frame_is_told_the_exact_loss() {
+        let log = BroadcastLog::new(4, usize::MAX);
+        for _ in 0..10 {
+            log.publish(ClientId::OPERATOR, b"m");
+        }
+        let mut out = VecDeque::new();
+        // Frames 7..=10 remain; a cursor at 2 missed 2..=6.
+        assert_eq!(
+            log.read(2, &mut out, 10, usize::MAX),
+            Read::Lagged { missed: 5, next: 7 }
+        );
+        assert_eq!(log.read(7, &mut out, 10, usize::MAX), Read::Frames(4));
+        assert_eq!(seqs(&decode_all(&out)), vec![7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn the_byte_bound_evicts_but_keeps_the_newest_frame() {
+        let log = BroadcastLog::new(100, 100);
+        log.publish(ClientId::OPERATOR, &[0; 60]);
+        log.publish(ClientId::OPERATOR, &[0; 60]);
+        assert_eq!(log.len(), 1);
+        log.publish(ClientId::OPERATOR, &[0; 500]);
+        assert_eq!(log.len(), 1);
+        let mut out = VecDeque::new();
+        assert_eq!(log.read(3, &mut out, 10, usize::MAX), Read::Frames(1));
+    }
+
+    #[test]
+    fn reads_stop_at_the_frame_and_byte_limits() {
+        let log = BroadcastLog::new(100, usize::MAX);
+        for _ in 0..10 {
+            log.publish(ClientId::OPERATOR, &[1; 71]); // 100-byte frames
+        }
+        let mut out = VecDeque::new();
+        assert_eq!(log.read(1, &mut out, 3, usize::MAX), Read::Frames(3));
+        out.clear();
+        assert_eq!(log.read(1, &mut out, 100, 250), Read::Frames(2));
+        out.clear();
+        // At least one frame, even if it alone is over the byte limit.
+        assert_eq!(log.read(1, &mut out, 100, 10), Read::Frames(1));
+    }
+}

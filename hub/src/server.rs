@@ -1,0 +1,92 @@
+//! The accept loop: takes a connection-cap permit, accepts, spawns one connection task,
+//! and on shutdown stops accepting, removes the endpoint and waits (bounded) for every
+//! connection to send its last frames.
+//!
+//! Shutdown is one mechanism: a `CancellationToken` every connection watches, and a
+//! `TaskTracker` the server waits on until every connection task has finished.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tokio::sync::Semaphore;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{Instrument, error, info, warn};
+
+use crate::{Hub, connection, transport::Listener};
+
+/// First pause after a failed accept (for example EMFILE: out of file descriptors);
+/// doubled on each consecutive failure up to [`MAX_ACCEPT_BACKOFF`].
+const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Extra time, beyond the configured shutdown timeout, that the server waits for its
+/// connection tasks to end.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// Serves `listener` until `shutdown` completes, then shuts down gracefully: every
+/// client receives what is queued for it and `BYE`, within the configured timeout, and
+/// the endpoint is removed.
+pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
+    let endpoint = listener.endpoint();
+    let span = tracing::info_span!("hub", %endpoint);
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let permits = Arc::new(Semaphore::new(hub.shared.config.max_clients));
+    tokio::pin!(shutdown);
+
+    async {
+        let mut backoff = FIRST_ACCEPT_BACKOFF;
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break, // the semaphore is never closed
+                },
+            };
+            let stream = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(stream) => {
+                        backoff = FIRST_ACCEPT_BACKOFF;
+                        stream
+                    }
+                    Err(err) => {
+                        if backoff == FIRST_ACCEPT_BACKOFF {
+                            warn!(%err, "accept failed; backing off until it succeeds again");
+                        }
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                        continue;
+                    }
+                },
+            };
+            let shared = hub.shared.clone();
+            let stop = stop.clone();
+            tasks.spawn(
+                async move {
+                    connection::serve(shared, stream, stop).await;
+                    drop(permit);
+                }
+                .in_current_span(),
+            );
+        }
+
+        info!(clients = hub.client_count(), "shutting down");
+        // No new clients from here on; the endpoint disappears at once.
+        drop(listener);
+        stop.cancel();
+        tasks.close();
+        let limit = hub.shared.config.shutdown_timeout + SHUTDOWN_GRACE;
+        if tokio::time::timeout(limit, tasks.wait()).await.is_err() {
+            error!(
+                remaining = tasks.len(),
+                "connections still open after {limit:?}; closing them"
+            );
+        }
+    }
+    .instrument(span)
+    .await
+}

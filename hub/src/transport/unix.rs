@@ -1,0 +1,187 @@
+//! Unix domain socket endpoint.
+//!
+//! Binding never steals a live hub's endpoint and never exposes the socket to other
+//! users, even for an instant:
+//! 1. If a file is at the path, connect to it. A hub answers: refuse (`InUse`). Nobody
+//!    answers and it is a socket: it is stale, remove it. Not a socket: refuse.
+//! 2. Bind in a fresh 0700 directory beside the path, set the socket's mode to 0600,
+//!    then hard-link it into place. `link` fails if the path exists, so two hubs
+//!    starting at once cannot both win; the loser reports `InUse`.
+//! 3. On drop, remove the socket file, but only if it is still ours (same inode).
+
+use std::{
+    fs, io,
+    os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use tokio::net::UnixListener;
+
+use super::BindError;
+
+/// A connected client.
+pub type Stream = tokio::net::UnixStream;
+
+/// The longest socket path the platform accepts (sun_path minus its NUL).
+const MAX_PATH: usize = 107;
+
+/// A bound, listening endpoint. Removes its socket file when dropped.
+pub struct Listener {
+    inner: UnixListener,
+    path: PathBuf,
+    /// Device and inode of our socket file, so drop removes only ours.
+    identity: (u64, u64),
+}
+
+impl Listener {
+    /// Binds `endpoint` (a socket path), following the rules in the module docs.
+    pub fn bind(endpoint: &str) -> Result<Listener, BindError> {
+        let path = PathBuf::from(endpoint);
+        let io_err = |source| BindError::Io {
+            endpoint: endpoint.to_owned(),
+            source,
+        };
+        if endpoint.len() > MAX_PATH {
+            return Err(BindError::PathTooLong {
+                endpoint: endpoint.to_owned(),
+                max: MAX_PATH,
+            });
+        }
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if dir == pipehub_protocol::endpoint::private_temp_dir() {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .recursive(true)
+                .create(&dir)
+                .map_err(io_err)?;
+        }
+        if !dir.is_dir() {
+            return Err(BindError::NoDirectory {
+                endpoint: endpoint.to_owned(),
+                dir: dir.display().to_string(),
+            });
+        }
+        remove_if_stale(endpoint, &path)?;
+
+        // Bind where nobody else can reach the socket, then claim the path atomically.
+        let staging = staging_dir(&dir).map_err(io_err)?;
+        let staged = staging.path.join("s");
+        let result = (|| {
+            let std_listener = std::os::unix::net::UnixListener::bind(&staged)?;
+            fs::set_permissions(&staged, fs::Permissions::from_mode(0o600))?;
+            std_listener.set_nonblocking(true)?;
+            Ok::<_, io::Error>(std_listener)
+        })();
+        let std_listener = result.map_err(io_err)?;
+        match fs::hard_link(&staged, &path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(BindError::InUse {
+                    endpoint: endpoint.to_owned(),
+                });
+            }
+            Err(e) => return Err(io_err(e)),
+        }
+        drop(staging);
+        let meta = fs::symlink_metadata(&path).map_err(io_err)?;
+        let inner = UnixListener::from_std(std_listener).map_err(io_err)?;
+        Ok(Listener {
+            inner,
+            path,
+            identity: (meta.dev(), meta.ino()),
+        })
+    }
+
+    /// Waits for the next client.
+    pub async fn accept(&mut self) -> io::Result<Stream> {
+        self.inner.accept().await.map(|(stream, _)| stream)
+    }
+
+    /// The endpoint as the user gave it.
+    pub fn endpoint(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Ok(meta) = fs::symlink_metadata(&self.path)
+            && (meta.dev(), meta.ino()) == self.identity
+        {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Step 1 of binding: refuse if a live hub answers, remove a stale socket file.
+fn remove_if_stale(endpoint: &str, path: &Path) -> Result<(), BindError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(BindError::Io {
+                endpoint: endpoint.to_owned(),
+                source,
+            });
+        }
+    };
+    use std::os::unix::fs::FileTypeExt;
+    if !meta.file_type().is_socket() {
+        return Err(BindError::NotASocket {
+            endpoint: endpoint.to_owned(),
+        });
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(BindError::InUse {
+            endpoint: endpoint.to_owned(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::info!(
+                endpoint,
+                "removing stale socket file (no hub answers on it)"
+            );
+            match fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(source) => Err(BindError::Io {
+                    endpoint: endpoint.to_owned(),
+                    source,
+                }),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(BindError::Io {
+            endpoint: endpoint.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// A private directory next to the endpoint, removed (with its contents) on drop.
+struct StagingDir {
+    path: PathBuf,
+}
+
+fn staging_dir(dir: &Path) -> io::Result<StagingDir> {
+    for attempt in 0..100u32 {
+        let path = dir.join(format!(".ph{}.{attempt}", std::process::id()));
+        match fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(StagingDir { path }),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "could not create a private staging directory beside the endpoint",
+    ))
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}

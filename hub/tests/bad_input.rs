@@ -1,0 +1,196 @@
+//! Hostile and broken clients: each gets an `ERROR` (or `REFUSED`) where it still reads,
+//! is disconnected, and nobody else notices anything.
+// These tests speak over Unix domain sockets.
+#![cfg(unix)]
+
+mod common;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use common::{RawClient, TestHub};
+use pipehub_protocol::{ErrorCode, Frame, Hello, RefuseCode, Role};
+
+/// Sends `bytes` on a fresh connection and returns every frame the hub sends back
+/// before closing it. Meanwhile a healthy listener must receive every broadcast.
+async fn misbehave(bytes: &[u8]) -> Vec<Frame> {
+    let hub = TestHub::start().await;
+    let (mut healthy, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    hub.hub.publish(b"before");
+    let mut bad = RawClient::connect(&hub.endpoint).await;
+    bad.send_raw(bytes).await;
+    let answer = bad.recv_until_closed().await;
+    hub.hub.publish(b"after");
+    assert_eq!(
+        healthy.recv_broadcast().await,
+        (1, Bytes::from_static(b"before"))
+    );
+    assert_eq!(
+        healthy.recv_broadcast().await,
+        (2, Bytes::from_static(b"after"))
+    );
+    // The hub still accepts new clients.
+    let (mut late, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    hub.hub.publish(b"later");
+    assert_eq!(late.recv_broadcast().await.0, 3);
+    answer
+}
+
+fn error_code(frames: &[Frame]) -> ErrorCode {
+    match frames {
+        [Frame::Error { code, text }] => {
+            assert!(!text.is_empty(), "ERROR frames explain themselves");
+            *code
+        }
+        other => panic!("expected exactly one ERROR frame, got {other:?}"),
+    }
+}
+
+fn hello_bytes(mutate: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
+    let mut bytes = BytesMut::new();
+    Frame::Hello(Hello::new(Role::Listener)).encode(&mut bytes);
+    mutate(&mut bytes);
+    bytes.to_vec()
+}
+
+#[tokio::test]
+async fn random_bytes_get_an_error_and_a_close() {
+    // A fixed pseudo-random sequence: reproducible, and not a valid frame.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let garbage: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let frames = misbehave(&garbage).await;
+    let code = error_code(&frames);
+    assert!(
+        [
+            ErrorCode::FRAME_TOO_LARGE,
+            ErrorCode::UNKNOWN_FRAME_TYPE,
+            ErrorCode::MALFORMED_FRAME
+        ]
+        .contains(&code),
+        "unexpected code {code}"
+    );
+}
+
+#[tokio::test]
+async fn a_length_over_the_limit_is_refused_before_it_is_read() {
+    let mut bytes = BytesMut::new();
+    bytes.put_u32(pipehub_protocol::DEFAULT_MAX_FRAME + 1);
+    bytes.put_u8(0x01);
+    assert_eq!(
+        error_code(&misbehave(&bytes).await),
+        ErrorCode::FRAME_TOO_LARGE
+    );
+}
+
+#[tokio::test]
+async fn a_frame_cut_off_then_disconnect_leaves_everyone_else_alone() {
+    let hub = TestHub::start().await;
+    let (mut healthy, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    {
+        let (mut vanishing, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+        let send = Frame::Send(Bytes::from_static(b"never finished")).to_bytes();
+        vanishing.send_raw(&send[..send.len() - 3]).await;
+        // Dropped here: the peer vanishes mid-frame.
+    }
+    hub.wait_for_clients(1).await;
+    hub.hub.publish(b"still here");
+    assert_eq!(
+        healthy.recv_broadcast().await,
+        (1, Bytes::from_static(b"still here"))
+    );
+}
+
+#[tokio::test]
+async fn a_frame_cut_off_then_half_close_gets_an_error() {
+    let send = Frame::Send(Bytes::from_static(b"never finished")).to_bytes();
+    let hub = TestHub::start().await;
+    let (mut client, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+    client.send_raw(&send[..send.len() - 3]).await;
+    use tokio::io::AsyncWriteExt;
+    client.stream.shutdown().await.unwrap();
+    assert_eq!(
+        error_code(&client.recv_until_closed().await),
+        ErrorCode::MALFORMED_FRAME
+    );
+}
+
+#[tokio::test]
+async fn wrong_magic_is_an_error() {
+    let bytes = hello_bytes(|b| b[5..9].copy_from_slice(b"HTTP"));
+    assert_eq!(error_code(&misbehave(&bytes).await), ErrorCode::BAD_MAGIC);
+}
+
+#[tokio::test]
+async fn an_unsupported_version_is_refused() {
+    let bytes = hello_bytes(|b| b[9..11].copy_from_slice(&99u16.to_be_bytes()));
+    match misbehave(&bytes).await.as_slice() {
+        [Frame::Refused { code, text }] => {
+            assert_eq!(*code, RefuseCode::UNSUPPORTED_VERSION);
+            assert!(text.contains("99"), "names the version: {text}");
+        }
+        other => panic!("expected REFUSED, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_frame_type_is_an_error() {
+    let hub = TestHub::start().await;
+    let (mut client, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    client.send_raw(&[0, 0, 0, 3, 0x7e, 1, 2]).await;
+    assert_eq!(
+        error_code(&client.recv_until_closed().await),
+        ErrorCode::UNKNOWN_FRAME_TYPE
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_frame_type_instead_of_hello_is_an_error() {
+    assert_eq!(
+        error_code(&misbehave(&[0, 0, 0, 1, 0x44]).await),
+        ErrorCode::UNKNOWN_FRAME_TYPE
+    );
+}
+
+#[tokio::test]
+async fn send_before_the_handshake_is_an_error() {
+    let bytes = Frame::Send(Bytes::from_static(b"too early")).to_bytes();
+    assert_eq!(
+        error_code(&misbehave(&bytes).await),
+        ErrorCode::UNEXPECTED_FRAME
+    );
+}
+
+#[tokio::test]
+async fn a_second_hello_is_an_error() {
+    let hub = TestHub::start().await;
+    let (mut client, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    client.send(&Frame::Hello(Hello::new(Role::Listener))).await;
+    assert_eq!(
+        error_code(&client.recv_until_closed().await),
+        ErrorCode::UNEXPECTED_FRAME
+    );
+}
+
+#[tokio::test]
+async fn a_hub_frame_sent_by_a_client_is_an_error() {
+    let hub = TestHub::start().await;
+    let (mut client, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+    client.send(&Frame::Pong(1)).await;
+    assert_eq!(
+        error_code(&client.recv_until_closed().await),
+        ErrorCode::UNEXPECTED_FRAME
+    );
+}
+
+#[tokio::test]
+async fn a_zero_length_frame_is_an_error() {
+    assert_eq!(
+        error_code(&misbehave(&[0, 0, 0, 0]).await),
+        ErrorCode::MALFORMED_FRAME
+    );
+}
