@@ -1,0 +1,160 @@
+//! [`ClientError`]: every way a client session can fail.
+//!
+//! Each message says what happened and, where the user can do something about it, what
+//! to do. The binary maps the variants to exit codes (no hub, refused, runtime error), so
+//! the variants follow what a script would want to tell apart, not where in the code the
+//! failure was noticed.
+
+use std::io;
+
+use pipehub_protocol::{ByeReason, ErrorCode, FrameType, ProtocolError, RefuseCode};
+
+/// Why a session with a hub could not be opened or did not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing serves the endpoint: no socket file or pipe, or a socket file left over
+    /// from a hub that has exited.
+    #[error("no hub at {endpoint} (start one with: pipehub --endpoint {endpoint})")]
+    NoHub { endpoint: String },
+
+    /// The hub answered `HELLO` with `REFUSED`.
+    #[error("the hub refused the session: {code}{}{}", detail(text), refuse_hint(*code))]
+    Refused { code: RefuseCode, text: String },
+
+    /// The hub sent `ERROR`: it says this client broke the protocol, and it closes the
+    /// connection.
+    #[error(
+        "the hub ended the session over a protocol error: {code}{} \
+         (pipehub-client and the hub may be different versions)",
+        detail(text)
+    )]
+    HubError { code: ErrorCode, text: String },
+
+    /// The hub sent `BYE` while the client still expected something (a `WELCOME`, a
+    /// `PONG`): it shut down or the operator removed this client.
+    #[error("the hub closed the session: {reason}{}", detail(text))]
+    Bye { reason: ByeReason, text: String },
+
+    /// A message too long for the hub's maximum frame size; nothing was sent.
+    #[error(
+        "a message of {len} bytes is longer than the hub accepts ({max} bytes per message); \
+         split it into smaller messages"
+    )]
+    MessageTooLarge { len: usize, max: usize },
+
+    /// The hub's bytes are not valid pipehub frames.
+    #[error(
+        "the hub sent bytes that are not valid pipehub frames: {0} \
+         (is the endpoint a pipehub hub of a matching version?)"
+    )]
+    Protocol(ProtocolError),
+
+    /// Reading from or writing to the connection failed. (The message includes the I/O
+    /// error, so it is not also given as `source`, and a chain of errors says it once.)
+    #[error("I/O error on the connection to the hub: {0}")]
+    Io(io::Error),
+
+    /// The hub closed the connection without saying why (no `BYE`, `ERROR` or `REFUSED`).
+    #[error(
+        "the hub closed the connection without a BYE \
+         (it may have crashed or been killed; its log may say why)"
+    )]
+    Closed,
+
+    /// A valid frame that makes no sense at this point of the session.
+    #[error(
+        "the hub sent an unexpected {} frame {during} \
+         (pipehub-client and the hub may be different versions)",
+        .frame.name()
+    )]
+    UnexpectedFrame {
+        frame: FrameType,
+        /// Where in the session, e.g. "before WELCOME".
+        during: &'static str,
+    },
+}
+
+impl From<io::Error> for ClientError {
+    fn from(err: io::Error) -> ClientError {
+        ClientError::Io(err)
+    }
+}
+
+impl From<ProtocolError> for ClientError {
+    /// Keeps I/O errors apart from the hub's malformed bytes: `Framed` reports both
+    /// through the codec's error type.
+    fn from(err: ProtocolError) -> ClientError {
+        match err {
+            ProtocolError::Io(err) => ClientError::Io(err),
+            err => ClientError::Protocol(err),
+        }
+    }
+}
+
+/// `": text"`, or nothing for an empty text.
+fn detail(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
+}
+
+/// What to do about a refusal, as `" (...)"`, or nothing for a code without advice.
+fn refuse_hint(code: RefuseCode) -> &'static str {
+    match code {
+        RefuseCode::UNSUPPORTED_VERSION => " (use a pipehub-client of the same version as the hub)",
+        RefuseCode::HUB_FULL => {
+            " (try again when clients have left, or raise the hub's client limit)"
+        }
+        RefuseCode::NOT_PERMITTED => " (ask the hub's operator for access)",
+        RefuseCode::SHUTTING_DOWN => " (try again once the hub has been restarted)",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_hub_names_endpoint_and_fix() {
+        let err = ClientError::NoHub {
+            endpoint: "/tmp/x.sock".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "no hub at /tmp/x.sock (start one with: pipehub --endpoint /tmp/x.sock)"
+        );
+    }
+
+    #[test]
+    fn refused_names_code_text_and_fix() {
+        let err = ClientError::Refused {
+            code: RefuseCode::HUB_FULL,
+            text: "1000 clients".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "the hub refused the session: hub full: 1000 clients \
+             (try again when clients have left, or raise the hub's client limit)"
+        );
+    }
+
+    #[test]
+    fn empty_text_adds_no_separator() {
+        let err = ClientError::Bye {
+            reason: ByeReason::SHUTDOWN,
+            text: String::new(),
+        };
+        assert_eq!(err.to_string(), "the hub closed the session: shutdown");
+    }
+
+    #[test]
+    fn protocol_io_error_becomes_io() {
+        let err = ClientError::from(ProtocolError::Io(io::ErrorKind::BrokenPipe.into()));
+        assert!(matches!(err, ClientError::Io(_)));
+        let err = ClientError::from(ProtocolError::EmptyFrame);
+        assert!(matches!(err, ClientError::Protocol(_)));
+    }
+}

@@ -1,0 +1,29 @@
+//! `pipehub_client`: the client side of pipehub, as a library the `pipehub-client` binary
+//! and the end-to-end tests share.
+//!
+//! The protocol itself (frames, codec, limits) lives in `pipehub-protocol`; this crate adds
+//! what a client needs on top of it:
+//! - [`transport`]: opens the endpoint (a Unix socket or a Windows named pipe); the only
+//!   place that knows one platform from the other.
+//! - [`Connection`]: one session with a hub: the `HELLO`/`WELCOME` handshake, the events
+//!   a hub sends, buffered sending and [`Connection::confirm`], which proves the hub has
+//!   taken everything sent so far.
+//! - [`ClientError`]: every way a session can fail, each with its cause and its fix.
+//! - [`SeqTracker`]: turns sequence numbers into "you missed these" facts, so that no loss
+//!   goes unnoticed.
+//! - [`output`]: how `listen` prints a broadcast (plain, pretty, JSON lines).
+
+mod codec;
+mod connection;
+mod error;
+pub mod output;
+mod seq;
+pub mod transport;
+
+pub use connection::{Connection, Event};
+pub use error::ClientError;
+pub use output::Format;
+pub use seq::{Gap, SeqTracker};
+
+/// The protocol crate, re-exported so users of this library name the same types.
+pub use pipehub_protocol as protocol;

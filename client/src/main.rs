@@ -1,0 +1,32 @@
+//! `pipehub-client`: listens to or sends to a pipehub hub from the command line.
+//!
+//! Thin on purpose: parse the command line, set up logging, run the command, turn the
+//! outcome into an exit code. The commands live in `cli/`, the session logic in the
+//! `pipehub_client` library, where tests can use it without a process in between.
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match cli::run(args).await {
+        Ok(()) => cli::Exit::Success.into(),
+        Err(err) => {
+            cli::notice(format_args!("error: {err:#}"));
+            cli::Exit::for_error(&err).into()
+        }
+    }
+}

@@ -1,0 +1,633 @@
+//! `Connection` against a scripted fake hub: the handshake, every event, `confirm`, and
+//! the errors a session can end with.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use common::{FakeHub, broadcast, missing_endpoint, welcome};
+use pipehub_client::protocol::{
+    ByeReason, ClientId, ErrorCode, Frame, Hello, ProtocolError, RefuseCode, Role, Seq, Welcome,
+};
+use pipehub_client::{ClientError, Connection, Event};
+use tokio::time::Instant;
+
+fn listener() -> Hello {
+    Hello::new(Role::Listener)
+}
+
+async fn connect(endpoint: &str) -> Connection {
+    Connection::connect(endpoint, listener())
+        .await
+        .expect("connect to the fake hub")
+}
+
+#[tokio::test]
+async fn connect_returns_the_hubs_welcome() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move { hub.accept_welcomed(41).await.1 });
+
+    let mut hello = Hello::new(Role::Publisher);
+    hello.name = "deployer".into();
+    let connection = Connection::connect(&endpoint, hello.clone())
+        .await
+        .expect("connect");
+
+    assert_eq!(connection.welcome(), &welcome(41));
+    assert_eq!(connection.endpoint(), endpoint);
+    assert_eq!(server.await.expect("hub task"), hello);
+}
+
+#[tokio::test]
+async fn connect_reports_refusal_with_code_and_text() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let mut side = hub.accept().await;
+        side.expect_hello().await;
+        side.send(Frame::Refused {
+            code: RefuseCode::HUB_FULL,
+            text: "64 clients".into(),
+        })
+        .await;
+    });
+
+    let err = Connection::connect(&endpoint, listener())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, ClientError::Refused { code: RefuseCode::HUB_FULL, text } if text == "64 clients"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn refusal_sent_without_reading_hello_is_still_reported() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let mut side = hub.accept().await;
+        side.send(Frame::Refused {
+            code: RefuseCode::SHUTTING_DOWN,
+            text: String::new(),
+        })
+        .await;
+    });
+
+    let err = Connection::connect(&endpoint, listener())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            ClientError::Refused {
+                code: RefuseCode::SHUTTING_DOWN,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn error_instead_of_welcome_is_hub_error() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let mut side = hub.accept().await;
+        side.expect_hello().await;
+        side.send(Frame::Error {
+            code: ErrorCode::BAD_MAGIC,
+            text: "no".into(),
+        })
+        .await;
+    });
+
+    let err = Connection::connect(&endpoint, listener())
+        .await
+        .expect_err("error");
+    assert!(
+        matches!(
+            err,
+            ClientError::HubError {
+                code: ErrorCode::BAD_MAGIC,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn broadcast_instead_of_welcome_is_unexpected() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let mut side = hub.accept().await;
+        side.expect_hello().await;
+        side.send(broadcast(1, "early")).await;
+    });
+
+    let err = Connection::connect(&endpoint, listener())
+        .await
+        .expect_err("unexpected");
+    assert!(
+        matches!(err, ClientError::UnexpectedFrame { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn hub_closing_before_welcome_is_closed() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let mut side = hub.accept().await;
+        side.expect_hello().await;
+    });
+
+    let err = Connection::connect(&endpoint, listener())
+        .await
+        .expect_err("closed");
+    assert!(matches!(err, ClientError::Closed), "{err:?}");
+}
+
+#[tokio::test]
+async fn missing_socket_is_no_hub() {
+    let (_dir, path) = missing_endpoint();
+    let endpoint = path.to_string_lossy().into_owned();
+
+    let err = Connection::connect(&endpoint, listener())
+        .await
+        .expect_err("no hub");
+    assert!(
+        matches!(&err, ClientError::NoHub { endpoint: e } if *e == endpoint),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("no hub at {endpoint} (start one with: pipehub --endpoint {endpoint})")
+    );
+}
+
+#[tokio::test]
+async fn socket_file_of_an_exited_hub_is_no_hub() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let (_dir, stale) = missing_endpoint();
+    // Keep the socket file but close the listener: connecting is refused.
+    std::fs::rename(&endpoint, &stale).expect("move the socket file");
+    drop(hub);
+    let stale = stale.to_string_lossy().into_owned();
+
+    let err = Connection::connect(&stale, listener())
+        .await
+        .expect_err("no hub");
+    assert!(matches!(err, ClientError::NoHub { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn connect_wait_retries_until_the_hub_appears() {
+    let (dir, path) = missing_endpoint();
+    let endpoint = path.to_string_lossy().into_owned();
+    let server = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut framed =
+            tokio_util::codec::Framed::new(stream, pipehub_client::protocol::FrameCodec::default());
+        use futures_util::{SinkExt, StreamExt};
+        assert!(matches!(framed.next().await, Some(Ok(Frame::Hello(_)))));
+        framed
+            .send(Frame::Welcome(welcome(0)))
+            .await
+            .expect("welcome");
+        drop(dir);
+    });
+
+    let started = Instant::now();
+    let connection = Connection::connect_wait(&endpoint, listener(), Duration::from_secs(10))
+        .await
+        .expect("connect once the hub is up");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(connection.welcome().client_id, ClientId(7));
+    server.await.expect("hub task");
+}
+
+#[tokio::test]
+async fn connect_wait_gives_up_when_the_wait_is_over() {
+    let (_dir, path) = missing_endpoint();
+    let endpoint = path.to_string_lossy().into_owned();
+
+    let started = Instant::now();
+    let err = Connection::connect_wait(&endpoint, listener(), Duration::from_millis(350))
+        .await
+        .expect_err("no hub");
+    let waited = started.elapsed();
+    assert!(matches!(err, ClientError::NoHub { .. }), "{err:?}");
+    assert!(waited >= Duration::from_millis(350), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+}
+
+#[tokio::test]
+async fn connect_wait_does_not_retry_a_refusal() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let mut side = hub.accept().await;
+        side.expect_hello().await;
+        side.send(Frame::Refused {
+            code: RefuseCode::NOT_PERMITTED,
+            text: String::new(),
+        })
+        .await;
+    });
+
+    let started = Instant::now();
+    let err = Connection::connect_wait(&endpoint, listener(), Duration::from_secs(30))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, ClientError::Refused { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn next_event_yields_broadcasts_in_order() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send(broadcast(1, "one")).await;
+        side.send(broadcast(2, "two")).await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    for (seq, body) in [(1, "one"), (2, "two")] {
+        match connection.next_event().await {
+            Ok(Some(Event::Broadcast(b))) => {
+                assert_eq!(b.seq, Seq(seq));
+                assert_eq!(b.sender, ClientId(3));
+                assert_eq!(b.body, Bytes::from_static(body.as_bytes()));
+            }
+            other => panic!("expected a broadcast, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn next_event_yields_lagged() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send(Frame::Lagged {
+            missed: 500,
+            next_seq: Seq(601),
+        })
+        .await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let event = connection.next_event().await.expect("event");
+    assert_eq!(
+        event,
+        Some(Event::Lagged {
+            missed: 500,
+            next_seq: Seq(601)
+        })
+    );
+}
+
+#[tokio::test]
+async fn bye_is_an_event_followed_by_the_end() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send(Frame::Bye {
+            reason: ByeReason::SHUTDOWN,
+            text: "maintenance".into(),
+        })
+        .await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let event = connection.next_event().await.expect("event");
+    assert_eq!(
+        event,
+        Some(Event::Bye {
+            reason: ByeReason::SHUTDOWN,
+            text: "maintenance".into()
+        })
+    );
+    assert_eq!(connection.next_event().await.expect("clean end"), None);
+}
+
+#[tokio::test]
+async fn error_frame_is_hub_error() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send(Frame::Error {
+            code: ErrorCode::UNEXPECTED_FRAME,
+            text: "second HELLO".into(),
+        })
+        .await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let err = connection.next_event().await.expect_err("hub error");
+    assert!(
+        matches!(&err, ClientError::HubError { code: ErrorCode::UNEXPECTED_FRAME, text } if text == "second HELLO"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn clean_close_is_the_end_of_events() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        hub.accept_welcomed(0).await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    assert_eq!(connection.next_event().await.expect("clean end"), None);
+}
+
+#[tokio::test]
+async fn close_in_the_middle_of_a_frame_is_a_protocol_error() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        let whole = broadcast(1, "cut short").to_bytes();
+        side.send_raw(&whole[..10]).await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let err = connection.next_event().await.expect_err("truncated");
+    assert!(
+        matches!(err, ClientError::Protocol(ProtocolError::Truncated(10))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn frames_of_unknown_type_are_skipped() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        let mut raw = BytesMut::new();
+        raw.put_u32(6);
+        raw.put_u8(0xF0);
+        raw.put_slice(b"later");
+        side.send_raw(&raw).await;
+        side.send(broadcast(1, "after")).await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let event = connection.next_event().await.expect("event");
+    assert!(matches!(event, Some(Event::Broadcast(b)) if b.body == "after"));
+}
+
+#[tokio::test]
+async fn frames_over_the_welcomed_limit_are_refused() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let mut side = hub.accept().await;
+        side.expect_hello().await;
+        side.send(Frame::Welcome(Welcome {
+            max_frame: 256,
+            ..welcome(0)
+        }))
+        .await;
+        side.send(broadcast(1, &"x".repeat(300))).await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    assert_eq!(connection.max_message_len(), 255);
+    let err = connection.next_event().await.expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            ClientError::Protocol(ProtocolError::TooLarge { max: 256, .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn event_ready_tells_whether_a_frame_is_buffered() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send_all([broadcast(1, "a"), broadcast(2, "b")]).await;
+        let _ = sent_tx.send(());
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    sent_rx.await.expect("hub wrote both");
+    assert!(matches!(
+        connection.next_event().await,
+        Ok(Some(Event::Broadcast(_)))
+    ));
+    assert!(connection.event_ready());
+    assert!(matches!(
+        connection.next_event().await,
+        Ok(Some(Event::Broadcast(_)))
+    ));
+    assert!(!connection.event_ready());
+}
+
+#[tokio::test]
+async fn confirm_returns_once_the_hub_has_every_message() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        let (bodies, nonce) = side.recv_until_ping().await;
+        // A stale PONG and a broadcast before the real answer.
+        side.send_all([
+            Frame::Pong(nonce.wrapping_add(1000)),
+            broadcast(1, "meanwhile"),
+            Frame::Pong(nonce),
+        ])
+        .await;
+        side.recv().await;
+        bodies
+    });
+
+    let mut connection = connect(&endpoint).await;
+    for body in ["first", "", "third"] {
+        connection
+            .send(Bytes::from_static(body.as_bytes()))
+            .await
+            .expect("send");
+    }
+    connection.confirm().await.expect("confirmed");
+    // The broadcast that arrived during confirm is kept.
+    let event = connection.next_event().await.expect("event");
+    assert!(matches!(event, Some(Event::Broadcast(b)) if b.body == "meanwhile"));
+    drop(connection);
+
+    let bodies = server.await.expect("hub task");
+    assert_eq!(bodies, ["first", "", "third"]);
+}
+
+#[tokio::test]
+async fn confirm_uses_a_fresh_nonce_each_time() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        let mut nonces = Vec::new();
+        for _ in 0..2 {
+            let (_, nonce) = side.recv_until_ping().await;
+            side.send(Frame::Pong(nonce)).await;
+            nonces.push(nonce);
+        }
+        nonces
+    });
+
+    let mut connection = connect(&endpoint).await;
+    connection.confirm().await.expect("first");
+    connection.confirm().await.expect("second");
+    let nonces = server.await.expect("hub task");
+    assert_ne!(nonces[0], nonces[1]);
+}
+
+#[tokio::test]
+async fn bye_before_pong_fails_confirm() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.recv_until_ping().await;
+        side.send(Frame::Bye {
+            reason: ByeReason::KICKED,
+            text: String::new(),
+        })
+        .await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    connection
+        .send(Bytes::from_static(b"x"))
+        .await
+        .expect("send");
+    let err = connection.confirm().await.expect_err("bye");
+    assert!(
+        matches!(
+            err,
+            ClientError::Bye {
+                reason: ByeReason::KICKED,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn close_before_pong_fails_confirm() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.recv_until_ping().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let err = connection.confirm().await.expect_err("closed");
+    assert!(matches!(err, ClientError::Closed), "{err:?}");
+}
+
+#[tokio::test]
+async fn oversized_message_is_refused_before_sending() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let mut side = hub.accept().await;
+        side.expect_hello().await;
+        side.send(Frame::Welcome(Welcome {
+            max_frame: 256,
+            ..welcome(0)
+        }))
+        .await;
+        let (bodies, nonce) = side.recv_until_ping().await;
+        side.send(Frame::Pong(nonce)).await;
+        bodies
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let err = connection
+        .send(Bytes::from(vec![b'x'; 256]))
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(err, ClientError::MessageTooLarge { len: 256, max: 255 }),
+        "{err:?}"
+    );
+    connection
+        .send(Bytes::from(vec![b'y'; 255]))
+        .await
+        .expect("fits");
+    connection.confirm().await.expect("confirm");
+    let bodies = server.await.expect("hub task");
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0].len(), 255);
+}
+
+#[tokio::test]
+async fn failed_write_reports_the_hubs_reason() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send(Frame::Error {
+            code: ErrorCode::MALFORMED_FRAME,
+            text: "bad SEND".into(),
+        })
+        .await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    server.await.expect("hub closed");
+    // Writes fail once the hub is gone; the ERROR it sent first is the reason given.
+    let mut result = Ok(());
+    for _ in 0..100 {
+        result = match connection.send(Bytes::from(vec![0; 1024])).await {
+            Ok(()) => connection.flush().await,
+            err => err,
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    let err = result.expect_err("write fails");
+    assert!(
+        matches!(
+            err,
+            ClientError::HubError {
+                code: ErrorCode::MALFORMED_FRAME,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
