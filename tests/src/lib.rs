@@ -1,0 +1,235 @@
+//! Helpers for pipehub's end-to-end tests: build and locate the real `pipehub` and
+//! `pipehub-client` binaries, start them as processes on a private endpoint, and talk to
+//! them through their stdin, stdout and signals.
+//!
+//! Everything here drives real processes over real sockets; nothing is mocked.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
+    sync::{
+        OnceLock,
+        mpsc::{self, Receiver, RecvTimeoutError},
+    },
+    time::{Duration, Instant},
+};
+
+/// How long a test waits for something that should happen promptly.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The path of a workspace binary, built (once per test process) with the same profile
+/// as the tests.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "pipehub",
+            "-p",
+            "pipehub-client",
+            "--bins",
+        ]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+        // target/<profile>/deps/<test binary> -> target/<profile>
+        let exe = std::env::current_exe().expect("test binary path");
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("target directory")
+            .to_path_buf()
+    });
+    dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A private directory with an endpoint path in it, removed at the end of the test.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// An endpoint path inside the scratch directory.
+    pub fn endpoint(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
+    }
+}
+
+/// Lines a child process writes, collected by a background thread.
+pub struct Lines {
+    rx: Receiver<String>,
+}
+
+impl Lines {
+    fn spawn(reader: impl std::io::Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines { rx }
+    }
+
+    /// The next line, or `None` once the stream has ended.
+    pub fn next(&self) -> Option<String> {
+        match self.rx.recv_timeout(PATIENCE) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => panic!("no line within {PATIENCE:?}"),
+        }
+    }
+
+    /// Reads lines until one satisfies `pred`; returns it. Panics at end of stream.
+    pub fn until(&self, mut pred: impl FnMut(&str) -> bool) -> String {
+        loop {
+            match self.next() {
+                Some(line) if pred(&line) => return line,
+                Some(_) => continue,
+                None => panic!("stream ended before the expected line"),
+            }
+        }
+    }
+
+    /// Every remaining line until the stream ends.
+    pub fn rest(&self) -> Vec<String> {
+        std::iter::from_fn(|| self.next()).collect()
+    }
+}
+
+/// A running `pipehub` process.
+pub struct HubProcess {
+    pub child: Child,
+    pub endpoint: String,
+    stdin: Option<ChildStdin>,
+    /// The operator console: client messages and join/leave notices.
+    pub stdout: Lines,
+    /// The banner and logs.
+    pub stderr: Lines,
+}
+
+impl HubProcess {
+    /// Starts `pipehub --endpoint ENDPOINT ARGS...` and waits until it serves.
+    pub fn start(endpoint: &str, args: &[&str]) -> HubProcess {
+        let mut child = Command::new(binary("pipehub"))
+            .arg("--endpoint")
+            .arg(endpoint)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pipehub");
+        let stdin = child.stdin.take();
+        let stdout = Lines::spawn(child.stdout.take().expect("stdout"));
+        let stderr = Lines::spawn(child.stderr.take().expect("stderr"));
+        let hub = HubProcess {
+            child,
+            endpoint: endpoint.to_owned(),
+            stdin,
+            stdout,
+            stderr,
+        };
+        hub.stderr
+            .until(|line| line.starts_with("pipehub: serving"));
+        hub
+    }
+
+    /// Types lines into the hub's console as one write.
+    pub fn type_lines(&mut self, lines: &[String]) {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("write to hub stdin");
+        stdin.flush().expect("flush hub stdin");
+    }
+
+    /// Closes the hub's stdin (end of operator input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits until the console has announced `n` joins.
+    pub fn wait_for_joins(&self, n: usize) {
+        for _ in 0..n {
+            self.stdout.until(|line| line.contains(" joined as "));
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        signal(&self.child, libc::SIGTERM);
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        wait_timeout(&mut self.child)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `pipehub-client --endpoint ENDPOINT ARGS...` with piped stdout and stderr.
+pub fn client(endpoint: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(binary("pipehub-client"));
+    command
+        .arg("--endpoint")
+        .arg(endpoint)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Sends `signal` to `child`.
+pub fn signal(child: &Child, signal: i32) {
+    let pid = i32::try_from(child.id()).expect("pid fits");
+    // SAFETY: kill only sends a signal to the process we started.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+}
+
+/// Waits for `child` to exit, failing the test after [`PATIENCE`].
+pub fn wait_timeout(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process did not exit within {PATIENCE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
