@@ -1,0 +1,454 @@
+//! Checks the test vectors of `docs/protocol.md` against this crate: every vector decodes
+//! to the frame this file says it is and re-encodes to the same bytes, every frame type
+//! has a vector, and every invalid example earns the answer the document gives it.
+
+use std::collections::BTreeMap;
+
+use bytes::{Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use pipehub_protocol::{
+    Broadcast, ByeReason, ClientId, ErrorCode, Frame, FrameCodec, FrameType, Hello, HubInstance,
+    ProtocolError, RefuseCode, Role, Seq, VERSION, Welcome,
+};
+
+const DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+
+const VECTOR_HEADING: &str = "### vector: ";
+const INVALID_HEADING: &str = "### invalid: ";
+
+/// The frame each vector of the document must be.
+fn expected_frames() -> Vec<(&'static str, Frame)> {
+    let instance = HubInstance(0x0123_4567_89ab_cdef);
+    vec![
+        ("hello-listener", Frame::Hello(Hello::new(Role::Listener))),
+        (
+            "hello-publisher-named",
+            Frame::Hello(Hello {
+                version: VERSION,
+                role: Role::Publisher,
+                name: "sensor-7".into(),
+                resume: None,
+            }),
+        ),
+        (
+            "hello-listener-resume",
+            Frame::Hello(Hello {
+                version: VERSION,
+                role: Role::Listener,
+                name: "tail-ü".into(),
+                resume: Some((instance, Seq(41))),
+            }),
+        ),
+        ("send-hello", Frame::Send(Bytes::from_static(b"hello"))),
+        ("send-empty", Frame::Send(Bytes::new())),
+        (
+            "send-binary",
+            Frame::Send(Bytes::from_static(&[0x00, 0xff, 0x0a])),
+        ),
+        ("ping-42", Frame::Ping(42)),
+        (
+            "welcome",
+            Frame::Welcome(Welcome {
+                version: VERSION,
+                client_id: ClientId(7),
+                hub_instance: instance,
+                current_seq: Seq(41),
+                max_frame: 1_048_576,
+                queue_frames: 1024,
+            }),
+        ),
+        (
+            "welcome-first-client",
+            Frame::Welcome(Welcome {
+                version: VERSION,
+                client_id: ClientId(1),
+                hub_instance: HubInstance(0xfedc_ba98_7654_3210),
+                current_seq: Seq(0),
+                max_frame: 4096,
+                queue_frames: 64,
+            }),
+        ),
+        (
+            "refused-unsupported-version",
+            Frame::Refused {
+                code: RefuseCode::UNSUPPORTED_VERSION,
+                text: "unsupported protocol version 2".into(),
+            },
+        ),
+        (
+            "refused-hub-full",
+            Frame::Refused {
+                code: RefuseCode::HUB_FULL,
+                text: String::new(),
+            },
+        ),
+        (
+            "broadcast-hello",
+            Frame::Broadcast(Broadcast {
+                seq: Seq(42),
+                sender: ClientId(7),
+                timestamp_us: 1_700_000_000_000_000,
+                body: Bytes::from_static(b"hello"),
+            }),
+        ),
+        (
+            "broadcast-operator",
+            Frame::Broadcast(Broadcast {
+                seq: Seq(1),
+                sender: ClientId::OPERATOR,
+                timestamp_us: 1_700_000_000_123_456,
+                body: Bytes::from_static(b"two\nlines"),
+            }),
+        ),
+        ("pong-42", Frame::Pong(42)),
+        (
+            "lagged",
+            Frame::Lagged {
+                missed: 100,
+                next_seq: Seq(142),
+            },
+        ),
+        (
+            "bye-shutdown",
+            Frame::Bye {
+                reason: ByeReason::SHUTDOWN,
+                text: "hub shutting down".into(),
+            },
+        ),
+        (
+            "bye-kicked",
+            Frame::Bye {
+                reason: ByeReason::KICKED,
+                text: "kicked by the operator".into(),
+            },
+        ),
+        (
+            "error-bad-magic",
+            Frame::Error {
+                code: ErrorCode::BAD_MAGIC,
+                text: "bad magic in HELLO".into(),
+            },
+        ),
+        (
+            "error-unexpected-frame",
+            Frame::Error {
+                code: ErrorCode::UNEXPECTED_FRAME,
+                text: "SEND before HELLO".into(),
+            },
+        ),
+    ]
+}
+
+/// One `### vector:` or `### invalid:` entry of the document.
+struct Entry {
+    name: String,
+    /// The first line of text under the heading (the description).
+    caption: String,
+    bytes: Vec<u8>,
+}
+
+struct Doc {
+    text: String,
+    vectors: Vec<Entry>,
+    invalid: Vec<Entry>,
+}
+
+fn read_doc() -> Doc {
+    let text =
+        std::fs::read_to_string(DOC_PATH).unwrap_or_else(|e| panic!("cannot read {DOC_PATH}: {e}"));
+    let mut vectors = Vec::new();
+    let mut invalid = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let (list, name) = if let Some(name) = line.strip_prefix(VECTOR_HEADING) {
+            (&mut vectors, name)
+        } else if let Some(name) = line.strip_prefix(INVALID_HEADING) {
+            (&mut invalid, name)
+        } else {
+            continue;
+        };
+        let name = name.trim().to_owned();
+        assert!(
+            !name.is_empty(),
+            "a `{}` heading without a name",
+            line.trim()
+        );
+
+        let mut caption = String::new();
+        loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("vector {name}: no ```hex block before the end"));
+            let line = line.trim();
+            if line == "```hex" {
+                break;
+            }
+            assert!(
+                !line.starts_with('#') && !line.starts_with("```"),
+                "vector {name}: expected a ```hex block, found `{line}`"
+            );
+            if caption.is_empty() {
+                caption = line.to_owned();
+            }
+        }
+
+        let mut digits = String::new();
+        loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("vector {name}: unterminated ```hex block"));
+            if line.trim() == "```" {
+                break;
+            }
+            digits.extend(line.chars().filter(|c| !c.is_whitespace()));
+        }
+        list.push(Entry {
+            bytes: parse_hex(&name, &digits),
+            name,
+            caption,
+        });
+    }
+    Doc {
+        text,
+        vectors,
+        invalid,
+    }
+}
+
+fn parse_hex(name: &str, digits: &str) -> Vec<u8> {
+    assert!(
+        digits.len() % 2 == 0,
+        "vector {name}: odd number of hex digits"
+    );
+    assert!(!digits.is_empty(), "vector {name}: empty hex block");
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| {
+            let pair = digits
+                .get(i..i + 2)
+                .unwrap_or_else(|| panic!("vector {name}: not hex near `{}`", &digits[i..]));
+            u8::from_str_radix(pair, 16)
+                .unwrap_or_else(|_| panic!("vector {name}: `{pair}` is not a hex byte"))
+        })
+        .collect()
+}
+
+fn unique_names<'a>(kind: &str, entries: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = BTreeMap::new();
+    for name in entries {
+        *seen.entry(name).or_insert(0) += 1;
+    }
+    let duplicates: Vec<_> = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| *k)
+        .collect();
+    assert!(
+        duplicates.is_empty(),
+        "duplicate {kind} names: {duplicates:?}"
+    );
+    seen.into_keys().collect()
+}
+
+#[test]
+fn document_and_table_name_the_same_vectors() {
+    let doc = read_doc();
+    let table = expected_frames();
+    let in_doc = unique_names(
+        "document vector",
+        doc.vectors.iter().map(|v| v.name.as_str()),
+    );
+    let in_table = unique_names("table vector", table.iter().map(|(name, _)| *name));
+
+    let missing_from_table: Vec<_> = in_doc.iter().filter(|n| !in_table.contains(n)).collect();
+    let missing_from_doc: Vec<_> = in_table.iter().filter(|n| !in_doc.contains(n)).collect();
+    assert!(
+        missing_from_table.is_empty(),
+        "vectors in docs/protocol.md with no entry in the table of tests/vectors.rs: {missing_from_table:?}"
+    );
+    assert!(
+        missing_from_doc.is_empty(),
+        "vectors in the table of tests/vectors.rs missing from docs/protocol.md: {missing_from_doc:?}"
+    );
+}
+
+#[test]
+fn vectors_decode_to_their_frames() {
+    let doc = read_doc();
+    let table: BTreeMap<_, _> = expected_frames().into_iter().collect();
+    assert!(!doc.vectors.is_empty(), "no vectors found in {DOC_PATH}");
+    for vector in &doc.vectors {
+        let name = &vector.name;
+        let Some(expected) = table.get(name.as_str()) else {
+            continue; // reported by document_and_table_name_the_same_vectors
+        };
+        let mut codec = FrameCodec::default();
+
+        // All at once: exactly one frame, every byte consumed.
+        let mut buf = BytesMut::from(&vector.bytes[..]);
+        let decoded = match codec.decode(&mut buf) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => panic!("vector {name}: decoder wants more bytes"),
+            Err(e) => panic!("vector {name}: does not decode: {e}"),
+        };
+        assert_eq!(
+            &decoded, expected,
+            "vector {name}: decodes to the wrong frame"
+        );
+        assert!(
+            buf.is_empty(),
+            "vector {name}: {} bytes left after its frame",
+            buf.len()
+        );
+        assert!(
+            matches!(codec.decode_eof(&mut buf), Ok(None)),
+            "vector {name}: decode_eof after the frame is not Ok(None)"
+        );
+
+        // One byte at a time: nothing until the last byte.
+        let mut buf = BytesMut::new();
+        for (i, byte) in vector.bytes.iter().enumerate() {
+            buf.extend_from_slice(&[*byte]);
+            let result = codec.decode(&mut buf).unwrap_or_else(|e| {
+                panic!("vector {name}: byte-by-byte decode failed at {i}: {e}")
+            });
+            if i + 1 < vector.bytes.len() {
+                assert!(
+                    result.is_none(),
+                    "vector {name}: a frame after only {} bytes",
+                    i + 1
+                );
+            } else {
+                assert_eq!(
+                    result.as_ref(),
+                    Some(expected),
+                    "vector {name}: byte-by-byte"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn vectors_reencode_to_the_same_bytes() {
+    let doc = read_doc();
+    let table: BTreeMap<_, _> = expected_frames().into_iter().collect();
+    for vector in &doc.vectors {
+        let name = &vector.name;
+        let Some(frame) = table.get(name.as_str()) else {
+            continue;
+        };
+        assert_eq!(
+            frame.to_bytes().as_ref(),
+            &vector.bytes[..],
+            "vector {name}: Frame::to_bytes differs from the document"
+        );
+        let mut dst = BytesMut::new();
+        FrameCodec::default()
+            .encode(frame, &mut dst)
+            .unwrap_or_else(|e| panic!("vector {name}: the encoder refused it: {e}"));
+        assert_eq!(
+            &dst[..],
+            &vector.bytes[..],
+            "vector {name}: the encoder's bytes differ from the document"
+        );
+    }
+}
+
+#[test]
+fn every_frame_type_has_a_vector() {
+    let doc = read_doc();
+    let types: Vec<FrameType> = doc
+        .vectors
+        .iter()
+        .filter_map(|v| v.bytes.get(4).and_then(|b| FrameType::from_byte(*b)))
+        .collect();
+    for frame_type in FrameType::ALL {
+        assert!(
+            types.contains(&frame_type),
+            "no vector in docs/protocol.md for {} (0x{:02x})",
+            frame_type.name(),
+            frame_type as u8
+        );
+    }
+}
+
+/// The answer an invalid example's caption promises: `ERROR code=N` or `REFUSED code=N`.
+fn promised_answer(entry: &Entry) -> (String, u16) {
+    let name = &entry.name;
+    let inner = entry
+        .caption
+        .strip_prefix('`')
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("invalid example {name}: the caption must start with `ERROR code=N` or `REFUSED code=N`"));
+    let mut words = inner.split_whitespace();
+    let kind = words.next().unwrap_or_default().to_owned();
+    let code = words
+        .next()
+        .and_then(|w| w.strip_prefix("code="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("invalid example {name}: no `code=N` in `{inner}`"));
+    assert!(
+        kind == "ERROR" || kind == "REFUSED",
+        "invalid example {name}: the answer must be ERROR or REFUSED, not `{kind}`"
+    );
+    (kind, code)
+}
+
+#[test]
+fn invalid_examples_earn_their_answers() {
+    let doc = read_doc();
+    unique_names(
+        "invalid example",
+        doc.invalid.iter().map(|e| e.name.as_str()),
+    );
+    assert!(
+        !doc.invalid.is_empty(),
+        "no invalid examples found in {DOC_PATH}"
+    );
+    for entry in &doc.invalid {
+        let name = &entry.name;
+        let (kind, code) = promised_answer(entry);
+        let mut buf = BytesMut::from(&entry.bytes[..]);
+        let err = match FrameCodec::default().decode(&mut buf) {
+            Err(e) => e,
+            Ok(frame) => panic!("invalid example {name}: decoded without error to {frame:?}"),
+        };
+        match (kind.as_str(), &err) {
+            ("REFUSED", ProtocolError::UnsupportedVersion(_)) => assert_eq!(
+                RefuseCode(code),
+                RefuseCode::UNSUPPORTED_VERSION,
+                "invalid example {name}: an unsupported version earns REFUSED code 1"
+            ),
+            ("REFUSED", _) => panic!("invalid example {name}: promises REFUSED but gives {err}"),
+            (_, ProtocolError::UnsupportedVersion(_)) => {
+                panic!("invalid example {name}: an unsupported version earns REFUSED, not ERROR")
+            }
+            _ => assert_eq!(
+                err.code(),
+                ErrorCode(code),
+                "invalid example {name}: promises ERROR code {code} but gives {err}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn frame_type_and_code_tables_match_the_code() {
+    let doc = read_doc().text;
+    for frame_type in FrameType::ALL {
+        let row = format!("| `0x{:02x}` | `{}` |", frame_type as u8, frame_type.name());
+        assert!(
+            doc.contains(&row),
+            "the frame type table lacks the row `{row}`"
+        );
+    }
+    let rows = (0..=u16::MAX).filter_map(|v| ErrorCode(v).name().map(|n| (v, n)));
+    let rows = rows.chain((0..=u16::MAX).filter_map(|v| RefuseCode(v).name().map(|n| (v, n))));
+    let rows = rows.chain((0..=u8::MAX).filter_map(|v| ByeReason(v).name().map(|n| (v.into(), n))));
+    for (value, name) in rows {
+        let row = format!("| {value} | {name} |");
+        assert!(doc.contains(&row), "a code table lacks the row `{row}`");
+    }
+}
