@@ -57,8 +57,49 @@ impl FrameCodec {
     /// [`ProtocolError::UnknownType`]. Clients turn this on: they must ignore hub frames
     /// they do not know, which is how later versions add hub-to-client frames. The hub
     /// leaves it off (the default): an unknown type from a client is an error.
+    ///
+    /// An unknown type below `0x80` stays an error even then: new hub-to-client types
+    /// are always `0x80` or more, so such a frame is not from a newer hub but from a
+    /// broken one.
     pub fn set_skip_unknown_hub_frames(&mut self, skip: bool) {
         self.skip_unknown_hub_frames = skip;
+    }
+
+    /// Whether the decoder drops a frame of this type byte unread.
+    fn skips(&self, type_byte: u8) -> bool {
+        self.skip_unknown_hub_frames
+            && type_byte >= 0x80
+            && FrameType::from_byte(type_byte).is_none()
+    }
+
+    /// The type bytes of the frames [`Decoder::decode`] would return (or fail to parse)
+    /// from `buf` without reading more, in order, consuming nothing: whole frames only,
+    /// and not those the decoder skips. A header the decoder refuses ends the list with its error, which
+    /// `decode` would also return at once. Lets a reader ask "is there something for me
+    /// already?" before it waits, e.g. to flush its own output first.
+    pub fn buffered_types<'a>(
+        &'a self,
+        buf: &'a [u8],
+    ) -> impl Iterator<Item = Result<u8, ProtocolError>> + 'a {
+        let mut rest = Some(buf);
+        std::iter::from_fn(move || {
+            loop {
+                let buf = rest?;
+                let size = match self.frame_size(buf) {
+                    Ok(Some(size)) if buf.len() >= size => size,
+                    Ok(_) => return None,
+                    Err(err) => {
+                        rest = None;
+                        return Some(Err(err));
+                    }
+                };
+                let type_byte = buf[LENGTH_LEN];
+                rest = Some(&buf[size..]);
+                if !self.skips(type_byte) {
+                    return Some(Ok(type_byte));
+                }
+            }
+        })
     }
 
     /// The total size (header included) of the frame at the start of `buf`, once its
@@ -96,10 +137,7 @@ impl Decoder for FrameCodec {
                 return Ok(None);
             }
             let type_byte = src[LENGTH_LEN];
-            if self.skip_unknown_hub_frames
-                && type_byte >= 0x80
-                && FrameType::from_byte(type_byte).is_none()
-            {
+            if self.skips(type_byte) {
                 src.advance(size);
                 continue;
             }
@@ -192,5 +230,39 @@ mod tests {
         assert_eq!(codec.decode(&mut buf).unwrap(), None);
         assert!(buf.is_empty());
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn buffered_types_lists_whole_frames_decode_would_return() {
+        let mut codec = FrameCodec::default();
+        codec.set_skip_unknown_hub_frames(true);
+        let mut buf = stream();
+        let pong = Frame::Pong(8).to_bytes();
+        buf.extend_from_slice(&pong[..3]); // the start of one more frame
+        // 0x9f is skipped; decode would fail on 0x7f, so it is listed; the partial frame
+        // is not.
+        let types: Vec<_> = codec.buffered_types(&buf).collect();
+        assert!(matches!(types[..], [Ok(0x84), Ok(0x7f)]), "{types:?}");
+        assert_eq!(buf.len(), 7 + pong.len() + 5 + 3, "nothing consumed");
+    }
+
+    #[test]
+    fn buffered_types_ends_with_a_refused_header() {
+        let codec = FrameCodec::new(300);
+        let mut buf = Frame::Ping(1).to_bytes().to_vec();
+        buf.extend_from_slice(&[0, 0, 1, 0x2d]);
+        let types: Vec<_> = codec.buffered_types(&buf).collect();
+        assert!(
+            matches!(
+                types[..],
+                [
+                    Ok(0x03),
+                    Err(ProtocolError::TooLarge { len: 301, max: 300 })
+                ]
+            ),
+            "{types:?}"
+        );
+        assert_eq!(codec.buffered_types(&[]).count(), 0);
+        assert_eq!(codec.buffered_types(&buf[..12]).count(), 0);
     }
 }

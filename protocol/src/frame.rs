@@ -28,11 +28,12 @@ pub enum FrameType {
     Lagged = 0x85,
     Bye = 0x86,
     Error = 0x87,
+    Direct = 0x88,
 }
 
 impl FrameType {
     /// Every frame type, in type-byte order.
-    pub const ALL: [FrameType; 10] = [
+    pub const ALL: [FrameType; 11] = [
         FrameType::Hello,
         FrameType::Send,
         FrameType::Ping,
@@ -43,6 +44,7 @@ impl FrameType {
         FrameType::Lagged,
         FrameType::Bye,
         FrameType::Error,
+        FrameType::Direct,
     ];
 
     /// The type for a type byte, if this protocol version knows it.
@@ -63,12 +65,19 @@ impl FrameType {
             FrameType::Lagged => "LAGGED",
             FrameType::Bye => "BYE",
             FrameType::Error => "ERROR",
+            FrameType::Direct => "DIRECT",
         }
     }
 
-    /// Whether clients send this frame (as opposed to the hub).
+    /// Whether clients send this frame (as opposed to the hub). `PING` and `PONG` go
+    /// both ways: either side may probe the other.
     pub fn is_client_to_hub(self) -> bool {
-        (self as u8) < 0x80
+        (self as u8) < 0x80 || self == FrameType::Pong
+    }
+
+    /// Whether the hub sends this frame.
+    pub fn is_hub_to_client(self) -> bool {
+        (self as u8) >= 0x80 || self == FrameType::Ping
     }
 }
 
@@ -117,6 +126,9 @@ pub struct Hello {
     /// "Resume after sequence number S of hub instance I": the client has seen every
     /// broadcast up to S from that hub instance.
     pub resume: Option<(HubInstance, Seq)>,
+    /// "Start with the last K broadcasts": replay up to K retained broadcasts before live
+    /// ones. A resume point of the same hub instance takes precedence.
+    pub last: Option<u32>,
 }
 
 impl Hello {
@@ -127,6 +139,31 @@ impl Hello {
             role,
             name: String::new(),
             resume: None,
+            last: None,
+        }
+    }
+
+    /// This hello with a display name (cut to [`MAX_NAME_LEN`] bytes when encoded).
+    pub fn with_name(self, name: impl Into<String>) -> Hello {
+        Hello {
+            name: name.into(),
+            ..self
+        }
+    }
+
+    /// This hello asking to continue after broadcast `after` of hub instance `instance`.
+    pub fn with_resume(self, instance: HubInstance, after: Seq) -> Hello {
+        Hello {
+            resume: Some((instance, after)),
+            ..self
+        }
+    }
+
+    /// This hello asking to start with up to the last `k` broadcasts the hub holds.
+    pub fn with_last(self, k: u32) -> Hello {
+        Hello {
+            last: Some(k),
+            ..self
         }
     }
 }
@@ -190,6 +227,13 @@ pub enum Frame {
     Bye { reason: ByeReason, text: String },
     /// `0x87` hub → client: the client broke the protocol; the hub closes the connection.
     Error { code: ErrorCode, text: String },
+    /// `0x88` hub → client: a message for this client alone (the operator's `/to`). It is
+    /// not part of the broadcast stream and carries no sequence number.
+    Direct {
+        sender: ClientId,
+        timestamp_us: u64,
+        body: Bytes,
+    },
 }
 
 /// Encodes one `BROADCAST` frame straight from its parts, without building a [`Frame`]:
@@ -225,6 +269,7 @@ impl Frame {
             Frame::Lagged { .. } => FrameType::Lagged,
             Frame::Bye { .. } => FrameType::Bye,
             Frame::Error { .. } => FrameType::Error,
+            Frame::Direct { .. } => FrameType::Direct,
         }
     }
 
@@ -238,16 +283,22 @@ impl Frame {
                 dst.put_slice(&MAGIC);
                 dst.put_u16(hello.version);
                 dst.put_u8(hello.role.to_byte());
-                let (flags, (instance, seq)) = match hello.resume {
+                let (mut flags, (instance, seq)) = match hello.resume {
                     Some(point) => (HELLO_FLAG_RESUME, point),
                     None => (0, (HubInstance(0), Seq(0))),
                 };
+                if hello.last.is_some() {
+                    flags |= HELLO_FLAG_LAST;
+                }
                 dst.put_u8(flags);
                 dst.put_u64(instance.0);
                 dst.put_u64(seq.0);
                 let name = truncate_utf8(&hello.name, MAX_NAME_LEN);
                 dst.put_u8(name.len() as u8);
                 dst.put_slice(name.as_bytes());
+                if let Some(last) = hello.last {
+                    dst.put_u32(last);
+                }
             }
             Frame::Send(body) => dst.put_slice(body),
             Frame::Ping(nonce) | Frame::Pong(nonce) => dst.put_u64(*nonce),
@@ -280,6 +331,15 @@ impl Frame {
             Frame::Error { code, text } => {
                 dst.put_u16(code.0);
                 dst.put_slice(text.as_bytes());
+            }
+            Frame::Direct {
+                sender,
+                timestamp_us,
+                body,
+            } => {
+                dst.put_u64(sender.0);
+                dst.put_u64(*timestamp_us);
+                dst.put_slice(body);
             }
         }
         let len = frame_len(dst.len() - start - HEADER_LEN);
@@ -337,6 +397,11 @@ impl Frame {
                 code: ErrorCode(r.u16()?),
                 text: r.text(),
             },
+            FrameType::Direct => Frame::Direct {
+                sender: ClientId(r.u64()?),
+                timestamp_us: r.u64()?,
+                body: r.rest(),
+            },
         };
         r.finish()?;
         Ok(frame)
@@ -345,6 +410,8 @@ impl Frame {
 
 /// `HELLO` flag bit 0: the resume fields are meaningful.
 const HELLO_FLAG_RESUME: u8 = 0x01;
+/// `HELLO` flag bit 1: a `u32` "last K" field follows the name.
+const HELLO_FLAG_LAST: u8 = 0x02;
 
 fn parse_hello(r: &mut Reader) -> Result<Hello, ProtocolError> {
     let magic: [u8; 4] = r.array()?;
@@ -359,7 +426,7 @@ fn parse_hello(r: &mut Reader) -> Result<Hello, ProtocolError> {
     let role = Role::from_byte(r.u8()?)
         .ok_or(r.malformed("role must be 1 (listener) or 2 (publisher)"))?;
     let flags = r.u8()?;
-    if flags & !HELLO_FLAG_RESUME != 0 {
+    if flags & !(HELLO_FLAG_RESUME | HELLO_FLAG_LAST) != 0 {
         return Err(r.malformed("unknown flag bits set"));
     }
     let instance = HubInstance(r.u64()?);
@@ -370,11 +437,17 @@ fn parse_hello(r: &mut Reader) -> Result<Hello, ProtocolError> {
     }
     let name = r.take(name_len)?;
     let name = String::from_utf8(name.to_vec()).map_err(|_| r.malformed("name is not UTF-8"))?;
+    let last = if flags & HELLO_FLAG_LAST != 0 {
+        Some(r.u32()?)
+    } else {
+        None
+    };
     Ok(Hello {
         version,
         role,
         name,
         resume: (flags & HELLO_FLAG_RESUME != 0).then_some((instance, seq)),
+        last,
     })
 }
 

@@ -57,16 +57,21 @@ fn role() -> impl Strategy<Value = Role> {
 /// Any frame of any type, with field values spread over their whole range.
 fn frame() -> impl Strategy<Value = Frame> {
     prop_oneof![
-        (role(), name(), proptest::option::of(any::<(u64, u64)>())).prop_map(
-            |(role, name, resume)| {
+        (
+            role(),
+            name(),
+            proptest::option::of(any::<(u64, u64)>()),
+            proptest::option::of(any::<u32>()),
+        )
+            .prop_map(|(role, name, resume, last)| {
                 Frame::Hello(Hello {
                     version: VERSION,
                     role,
                     name,
                     resume: resume.map(|(i, s)| (HubInstance(i), Seq(s))),
+                    last,
                 })
-            }
-        ),
+            }),
         body().prop_map(Frame::Send),
         any::<u64>().prop_map(Frame::Ping),
         any::<(u16, u64, u64, u64, u32, u32)>().prop_map(|(v, c, i, s, m, q)| {
@@ -103,6 +108,11 @@ fn frame() -> impl Strategy<Value = Frame> {
         (any::<u16>(), text()).prop_map(|(code, text)| Frame::Error {
             code: ErrorCode(code),
             text,
+        }),
+        (any::<(u64, u64)>(), body()).prop_map(|((sender, ts), body)| Frame::Direct {
+            sender: ClientId(sender),
+            timestamp_us: ts,
+            body,
         }),
     ]
 }
@@ -453,4 +463,26 @@ fn hello_names_are_truncated_on_a_char_boundary() {
         panic!("not a HELLO: {decoded:?}");
     };
     assert_eq!(hello.name, "a".repeat(63));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn hello_with_the_last_flag_needs_all_four_bytes_of_last(
+        name in name(),
+        last in any::<u32>(),
+        cut in 1usize..=4,
+    ) {
+        let frame = Frame::Hello(Hello {
+            name,
+            last: Some(last),
+            ..Hello::new(Role::Listener)
+        });
+        let bytes = frame.to_bytes();
+        let payload = bytes.slice(HEADER_LEN..bytes.len() - cut);
+        let result = Frame::parse(bytes[LENGTH_LEN], payload);
+        let malformed = matches!(&result, Err(e @ ProtocolError::Malformed { .. }) if e.code() == ErrorCode::MALFORMED_FRAME);
+        prop_assert!(malformed, "a HELLO cut {} bytes short parsed as {:?}", cut, result);
+    }
 }

@@ -1,6 +1,7 @@
 //! Checks the test vectors of `docs/protocol.md` against this crate: every vector decodes
 //! to the frame this file says it is and re-encodes to the same bytes, every frame type
-//! has a vector, and every invalid example earns the answer the document gives it.
+//! has a vector, every invalid example earns the answer the document gives it, and the
+//! frame type table gives each type the byte, name and direction the code gives it.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,7 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
                 role: Role::Publisher,
                 name: "sensor-7".into(),
                 resume: None,
+                last: None,
             }),
         ),
         (
@@ -38,7 +40,24 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
                 role: Role::Listener,
                 name: "tail-ü".into(),
                 resume: Some((instance, Seq(41))),
+                last: None,
             }),
+        ),
+        (
+            "hello-listener-last",
+            Frame::Hello(Hello {
+                last: Some(10),
+                ..Hello::new(Role::Listener)
+            }),
+        ),
+        (
+            "hello-listener-resume-last",
+            Frame::Hello(
+                Hello::new(Role::Listener)
+                    .with_name("tail")
+                    .with_resume(instance, Seq(41))
+                    .with_last(100),
+            ),
         ),
         ("send-hello", Frame::Send(Bytes::from_static(b"hello"))),
         ("send-empty", Frame::Send(Bytes::new())),
@@ -135,6 +154,14 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
             Frame::Error {
                 code: ErrorCode::UNEXPECTED_FRAME,
                 text: "SEND before HELLO".into(),
+            },
+        ),
+        (
+            "direct",
+            Frame::Direct {
+                sender: ClientId::OPERATOR,
+                timestamp_us: 1_700_000_000_123_456,
+                body: Bytes::from_static(b"see me after the deploy"),
             },
         ),
     ]
@@ -438,7 +465,17 @@ fn invalid_examples_earn_their_answers() {
 fn frame_type_and_code_tables_match_the_code() {
     let doc = read_doc().text;
     for frame_type in FrameType::ALL {
-        let row = format!("| `0x{:02x}` | `{}` |", frame_type as u8, frame_type.name());
+        let direction = match (frame_type.is_client_to_hub(), frame_type.is_hub_to_client()) {
+            (true, true) => "both ways",
+            (true, false) => "client → hub",
+            (false, true) => "hub → client",
+            (false, false) => panic!("{} goes neither way", frame_type.name()),
+        };
+        let row = format!(
+            "| `0x{:02x}` | `{}` | {direction} |",
+            frame_type as u8,
+            frame_type.name()
+        );
         assert!(
             doc.contains(&row),
             "the frame type table lacks the row `{row}`"
