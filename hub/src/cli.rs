@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use clap::Parser;
-use pipehub::Config;
+use pipehub::{
+    Config,
+    access::{Access, Publishers},
+};
 
 /// pipehub: one hub, many listeners. Serves a local endpoint (a Unix domain socket, or a
 /// Windows named pipe) and broadcasts every line typed on stdin to every connected
@@ -12,8 +15,11 @@ use pipehub::Config;
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// The endpoint to serve: a socket path (Unix) or a pipe name (Windows).
-    #[arg(long, env = "PIPEHUB_ENDPOINT", default_value_t = pipehub_protocol::endpoint::platform_default())]
+    /// The endpoint to serve: a socket path (Unix) or a pipe name (Windows); or
+    /// pipe:NAME, where .NET's NamedPipeClientStream(".", NAME) looks
+    /// ($TMPDIR/CoreFxPipe_NAME on Unix, \\.\pipe\NAME on Windows).
+    #[arg(long, env = "PIPEHUB_ENDPOINT", default_value_t = pipehub_protocol::endpoint::platform_default(),
+          value_parser = pipehub_protocol::endpoint::parse)]
     pub endpoint: String,
 
     /// How many broadcasts a client may fall behind before it is told it lagged (and
@@ -46,6 +52,62 @@ pub struct Cli {
     /// Shut down gracefully when stdin ends (by default the hub keeps serving).
     #[arg(long)]
     pub exit_on_eof: bool,
+
+    /// How many of the latest broadcasts a connecting client may have replayed (resume
+    /// after a reconnect, or `listen --last K`); 0 disables replay.
+    #[arg(long, default_value_t = 1024)]
+    pub history: usize,
+
+    /// The most bytes of broadcasts replay reaches back over.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub history_bytes: usize,
+
+    /// Permissions of the socket file, in octal (Unix).
+    #[arg(long, default_value = "0600", value_parser = parse_mode)]
+    pub mode: u32,
+
+    /// Also let these users connect (numeric uid; repeat or separate with commas). The
+    /// hub's own user and root always may.
+    #[arg(long, value_delimiter = ',')]
+    pub allow_uid: Vec<u32>,
+
+    /// Also let members of these groups connect (numeric gid; repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    pub allow_gid: Vec<u32>,
+
+    /// Who may publish: `any` client that may connect, `none`, or a comma-separated list
+    /// of uids [default: the hub's own user (and root)]
+    #[arg(long, value_parser = parse_publishers)]
+    pub publishers: Option<Publishers>,
+
+    /// Seconds of silence after which the hub pings a framed client; one silent for
+    /// twice as long is disconnected. 0 disables keepalive.
+    #[arg(long, default_value_t = 30.0)]
+    pub keepalive: f64,
+}
+
+fn parse_mode(value: &str) -> Result<u32, String> {
+    u32::from_str_radix(value.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| {
+            format!("`{value}` is not a file mode; give octal digits such as 0600 or 0660")
+        })
+}
+
+fn parse_publishers(value: &str) -> Result<Publishers, String> {
+    match value {
+        "any" => Ok(Publishers::Any),
+        "none" => Ok(Publishers::Nobody),
+        list => list
+            .split(',')
+            .map(|uid| uid.trim().parse::<u32>())
+            .collect::<Result<Vec<_>, _>>()
+            .map(Publishers::Uids)
+            .map_err(|_| {
+                format!("`{value}` is not `any`, `none` or a comma-separated list of numeric uids")
+            }),
+    }
 }
 
 const EXIT_CODES: &str = "\
@@ -66,7 +128,24 @@ impl Cli {
             text_grace: Duration::from_millis(self.text_grace_ms),
             shutdown_timeout: Duration::try_from_secs_f64(self.shutdown_timeout)
                 .unwrap_or(Config::default().shutdown_timeout),
+            history_frames: self.history,
+            history_bytes: self.history_bytes,
+            socket_mode: self.mode,
+            access: self.access(),
+            keepalive: Duration::try_from_secs_f64(self.keepalive)
+                .ok()
+                .filter(|d| !d.is_zero()),
             ..Config::default()
         }
+    }
+
+    fn access(&self) -> Access {
+        let mut access = Access::for_current_user();
+        access.allow_uids.clone_from(&self.allow_uid);
+        access.allow_gids.clone_from(&self.allow_gid);
+        if let Some(publishers) = &self.publishers {
+            access.publishers = publishers.clone();
+        }
+        access
     }
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use pipehub_protocol::DEFAULT_MAX_FRAME;
 
+use crate::access::Access;
+
 /// Limits and timings of one hub. `Config::default()` is what `pipehub` runs with when
 /// no flag says otherwise.
 #[derive(Clone, Debug)]
@@ -16,6 +18,18 @@ pub struct Config {
     /// The most bytes of encoded broadcasts the log retains; whichever bound is hit
     /// first evicts the oldest broadcast.
     pub queue_bytes: usize,
+    /// How many of the latest broadcasts a client may ask to have replayed when it
+    /// connects (resume after a sequence number, or "the last K"); 0 disables replay.
+    pub history_frames: usize,
+    /// The most bytes of broadcasts replay reaches back over.
+    pub history_bytes: usize,
+    /// The socket file's permissions (Unix).
+    pub socket_mode: u32,
+    /// Who may connect and publish.
+    pub access: Access,
+    /// A framed client silent for this long is sent a `PING`; silent for twice this
+    /// long, it is disconnected. `None` disables keepalive.
+    pub keepalive: Option<Duration>,
     /// Most clients served at once; further connections wait in the kernel's backlog
     /// until one leaves.
     pub max_clients: usize,
@@ -34,6 +48,11 @@ impl Default for Config {
             max_frame: DEFAULT_MAX_FRAME,
             queue_frames: 4096,
             queue_bytes: 64 * 1024 * 1024,
+            history_frames: 1024,
+            history_bytes: 16 * 1024 * 1024,
+            socket_mode: 0o600,
+            access: Access::for_current_user(),
+            keepalive: Some(Duration::from_secs(30)),
             max_clients: 100_000,
             text_grace: Duration::from_millis(300),
             handshake_timeout: Duration::from_secs(10),

@@ -57,8 +57,10 @@ pub async fn broadcast_lines(hub: &Hub, mut input: impl AsyncBufRead + Unpin) ->
                 line.pop();
             }
         }
-        hub.publish(&line);
-        count += 1;
+        match hub.publish(&line) {
+            Ok(_) => count += 1,
+            Err(err) => tracing::warn!("line not broadcast: {err}"),
+        }
     }
 }
 

@@ -6,14 +6,15 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use pipehub_protocol::{ClientId, HubInstance, Seq};
+use bytes::Bytes;
+use pipehub_protocol::{BROADCAST_BODY_OFFSET, ByeReason, ClientId, Frame, HubInstance, Seq};
 use tokio::sync::mpsc;
 
 use crate::{
     Config, ConsoleEvent,
     console::CONSOLE_QUEUE,
-    log::BroadcastLog,
-    registry::{ClientInfo, Registry},
+    log::{BroadcastLog, now_us},
+    registry::{ClientInfo, ClientKind, Registry},
 };
 
 /// A handle to one hub's shared state.
@@ -31,6 +32,46 @@ pub(crate) struct Shared {
     pub(crate) console: mpsc::Sender<ConsoleEvent>,
     /// Console events not shown because the console was behind.
     not_shown: AtomicU64,
+    /// Connections turned away (not permitted, hub full, bad version), ever.
+    pub(crate) refused: AtomicU64,
+}
+
+/// Why a message could not be sent.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The body does not fit in one frame of the hub's maximum size.
+    #[error(
+        "the message is {len} bytes; the most one message may carry is {max} bytes (--max-frame)"
+    )]
+    TooLarge { len: usize, max: usize },
+    /// No client with that ID is connected.
+    #[error("no client {0} is connected (see /list)")]
+    NoSuchClient(ClientId),
+    /// The client has too many direct messages waiting.
+    #[error("client {0} has too many direct messages waiting; it is not reading")]
+    MailboxFull(ClientId),
+}
+
+/// Counters for the operator and for status requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub listeners: usize,
+    pub publishers: usize,
+    pub text_listeners: usize,
+    /// Broadcasts so far (the latest sequence number).
+    pub broadcasts: u64,
+    /// Bytes of broadcast bodies so far.
+    pub bytes_broadcast: u64,
+    /// Broadcasts taken by client writers so far, summed over clients.
+    pub deliveries: u64,
+    /// Connected clients that missed at least one broadcast.
+    pub lagged_clients: usize,
+    /// Broadcasts missed, summed over connected clients.
+    pub missed: u64,
+    /// Broadcasts retained for clients that are behind and for replay.
+    pub retained: usize,
+    /// Connections turned away.
+    pub refused: u64,
 }
 
 impl Hub {
@@ -39,13 +80,17 @@ impl Hub {
     pub fn new(config: Config) -> (Hub, mpsc::Receiver<ConsoleEvent>) {
         let (console, events) = mpsc::channel(CONSOLE_QUEUE);
         let shared = Shared {
-            log: BroadcastLog::new(config.queue_frames, config.queue_bytes),
+            log: BroadcastLog::new(
+                config.queue_frames.max(config.history_frames),
+                config.queue_bytes.max(config.history_bytes),
+            ),
             config,
             instance: HubInstance(random_instance()),
             registry: Registry::default(),
             next_id: AtomicU64::new(1),
             console,
             not_shown: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         };
         (
             Hub {
@@ -56,8 +101,47 @@ impl Hub {
     }
 
     /// Broadcasts `body` from the operator console. Returns its sequence number.
-    pub fn publish(&self, body: &[u8]) -> Seq {
-        self.shared.log.publish(ClientId::OPERATOR, body)
+    pub fn publish(&self, body: &[u8]) -> Result<Seq, SendError> {
+        self.shared.check_broadcast_size(body.len())?;
+        Ok(self.shared.log.publish(ClientId::OPERATOR, body))
+    }
+
+    /// Sends `body` from the operator to client `to` alone, as a `DIRECT` frame (text
+    /// listeners get it as a line).
+    pub fn send_direct(&self, to: ClientId, body: &[u8]) -> Result<(), SendError> {
+        self.shared.check_broadcast_size(body.len())?;
+        let client = self
+            .shared
+            .registry
+            .get(to)
+            .ok_or(SendError::NoSuchClient(to))?;
+        let frame = Frame::Direct {
+            sender: ClientId::OPERATOR,
+            timestamp_us: now_us(),
+            body: Bytes::copy_from_slice(body),
+        };
+        let frame = if client.kind == ClientKind::Text {
+            crate::text::text_line_for(body)
+        } else {
+            frame.to_bytes()
+        };
+        if client.post(frame) {
+            Ok(())
+        } else {
+            Err(SendError::MailboxFull(to))
+        }
+    }
+
+    /// Removes client `id`: it gets `BYE` (kicked) with `reason`, then the connection
+    /// closes. Returns whether such a client was connected.
+    pub fn kick(&self, id: ClientId, reason: &str) -> bool {
+        match self.shared.registry.get(id) {
+            Some(client) => {
+                client.kick(reason.to_owned());
+                true
+            }
+            None => false,
+        }
     }
 
     /// This hub's random instance ID.
@@ -81,8 +165,26 @@ impl Hub {
     }
 
     /// Every connected client, by ID.
-    pub fn clients(&self) -> Vec<(ClientId, ClientInfo)> {
-        self.shared.registry.snapshot()
+    pub fn clients(&self) -> Vec<ClientInfo> {
+        self.shared.registry.snapshot(self.shared.log.tail())
+    }
+
+    /// The hub's counters now.
+    pub fn stats(&self) -> Stats {
+        let clients = self.clients();
+        let count = |kind: ClientKind| clients.iter().filter(|c| c.kind == kind).count();
+        Stats {
+            listeners: count(ClientKind::Framed(pipehub_protocol::Role::Listener)),
+            publishers: count(ClientKind::Framed(pipehub_protocol::Role::Publisher)),
+            text_listeners: count(ClientKind::Text),
+            broadcasts: self.shared.log.tail(),
+            bytes_broadcast: self.shared.log.body_bytes(),
+            deliveries: self.shared.log.deliveries(),
+            lagged_clients: clients.iter().filter(|c| c.missed > 0).count(),
+            missed: clients.iter().map(|c| c.missed).sum(),
+            retained: self.shared.log.len(),
+            refused: self.shared.refused.load(Ordering::Relaxed),
+        }
     }
 
     /// The limits this hub runs with.
@@ -95,6 +197,21 @@ impl Shared {
     /// The next client ID; IDs are never reused during the hub's life.
     pub(crate) fn next_client_id(&self) -> ClientId {
         ClientId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The largest body a broadcast may carry: its frame must fit the announced limit.
+    pub(crate) fn max_body(&self) -> usize {
+        (self.config.max_frame as usize)
+            .saturating_sub(BROADCAST_BODY_OFFSET - pipehub_protocol::LENGTH_LEN)
+    }
+
+    fn check_broadcast_size(&self, len: usize) -> Result<(), SendError> {
+        let max = self.max_body();
+        if len > max {
+            Err(SendError::TooLarge { len, max })
+        } else {
+            Ok(())
+        }
     }
 
     /// Shows an event on the console if the console keeps up; never waits, so neither
@@ -122,6 +239,15 @@ impl Shared {
         // A closed console (nobody prints) is not the client's problem.
         let _ = self.console.send(event).await;
     }
+}
+
+/// The `BYE` a kicked client receives.
+pub(crate) fn kicked_bye(reason: String) -> Bytes {
+    Frame::Bye {
+        reason: ByeReason::KICKED,
+        text: reason,
+    }
+    .to_bytes()
 }
 
 /// A random 64-bit hub instance ID. Not security-relevant; it only has to differ between

@@ -16,6 +16,7 @@
 //! - `registry`: who is connected, for the console and for shutdown.
 //! - [`console`]: the operator's side: lines in, client messages and notices out.
 
+pub mod access;
 pub mod config;
 mod connection;
 pub mod console;
@@ -23,8 +24,10 @@ mod hub;
 mod log;
 mod registry;
 pub mod server;
+mod text;
 pub mod transport;
 
 pub use config::Config;
 pub use console::ConsoleEvent;
-pub use hub::Hub;
+pub use hub::{Hub, SendError, Stats};
+pub use registry::{ClientInfo, ClientKind};

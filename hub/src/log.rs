@@ -32,6 +32,10 @@ pub(crate) struct BroadcastLog {
     tail: AtomicU64,
     /// Woken after every append.
     appended: Notify,
+    /// Bytes of broadcast bodies published, ever.
+    body_bytes: AtomicU64,
+    /// Broadcast frames taken by client writers, ever (one per client per broadcast).
+    deliveries: AtomicU64,
     max_frames: usize,
     max_bytes: usize,
 }
@@ -65,6 +69,8 @@ impl BroadcastLog {
             }),
             tail: AtomicU64::new(0),
             appended: Notify::new(),
+            body_bytes: AtomicU64::new(0),
+            deliveries: AtomicU64::new(0),
             max_frames: max_frames.max(1),
             max_bytes,
         }
@@ -84,6 +90,37 @@ impl BroadcastLog {
             .len()
     }
 
+    /// Bytes of broadcast bodies published so far.
+    pub(crate) fn body_bytes(&self) -> u64 {
+        self.body_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Broadcast frames taken by client writers so far.
+    pub(crate) fn deliveries(&self) -> u64 {
+        self.deliveries.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` frames taken by one client's writer.
+    pub(crate) fn count_deliveries(&self, n: usize) {
+        self.deliveries.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The oldest sequence number a connecting client may have replayed: within the
+    /// newest `max_frames` broadcasts and `max_bytes` of them. `tail + 1` if none.
+    pub(crate) fn replay_floor(&self, max_frames: usize, max_bytes: usize) -> u64 {
+        let ring = self.ring.read().unwrap_or_else(|e| e.into_inner());
+        let mut floor = ring.first + ring.frames.len() as u64;
+        let mut bytes = 0;
+        for frame in ring.frames.iter().rev().take(max_frames) {
+            bytes += frame.len();
+            if bytes > max_bytes {
+                break;
+            }
+            floor -= 1;
+        }
+        floor
+    }
+
     /// A future that completes at the next append; see [`Notify::notified`] for the
     /// enable-then-check pattern that avoids missing one.
     pub(crate) fn appended(&self) -> &Notify {
@@ -92,9 +129,7 @@ impl BroadcastLog {
 
     /// Encodes `body` as the next broadcast and appends it. Returns its sequence number.
     pub(crate) fn publish(&self, sender: ClientId, body: &[u8]) -> Seq {
-        let now_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let now_us = now_us();
         let seq = {
             let mut ring = self.ring.write().unwrap_or_else(|e| e.into_inner());
             let seq = ring.first + ring.frames.len() as u64;
@@ -114,6 +149,8 @@ impl BroadcastLog {
             self.tail.store(seq, Ordering::Release);
             seq
         };
+        self.body_bytes
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         self.appended.notify_waiters();
         Seq(seq)
     }
@@ -154,6 +191,13 @@ impl BroadcastLog {
             Read::Frames(taken)
         }
     }
+}
+
+/// Microseconds since the Unix epoch: the protocol's timestamps.
+pub(crate) fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -235,6 +279,23 @@ mod tests {
         assert_eq!(log.len(), 1);
         let mut out = VecDeque::new();
         assert_eq!(log.read(3, &mut out, 10, usize::MAX), Read::Frames(1));
+    }
+
+    #[test]
+    fn replay_reaches_back_by_count_and_by_bytes() {
+        let log = BroadcastLog::new(100, usize::MAX);
+        assert_eq!(log.replay_floor(10, usize::MAX), 1, "nothing to replay yet");
+        for _ in 0..20 {
+            log.publish(ClientId::OPERATOR, &[1; 71]); // 100-byte frames
+        }
+        assert_eq!(log.replay_floor(5, usize::MAX), 16);
+        assert_eq!(log.replay_floor(0, usize::MAX), 21, "replay disabled");
+        assert_eq!(log.replay_floor(50, usize::MAX), 1, "only what is retained");
+        assert_eq!(
+            log.replay_floor(50, 350),
+            18,
+            "three frames fit in 350 bytes"
+        );
     }
 
     #[test]

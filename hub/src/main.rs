@@ -8,6 +8,7 @@ use std::{io::IsTerminal, process::ExitCode};
 
 use clap::Parser;
 use pipehub::{Hub, console, server, transport::BindError, transport::Listener};
+use pipehub_protocol::endpoint;
 use tokio::io::BufReader;
 use tokio_util::sync::CancellationToken;
 
@@ -35,19 +36,27 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: cli::Cli) -> ExitCode {
-    let listener = match Listener::bind(&cli.endpoint) {
+    let address = endpoint::resolve(&cli.endpoint);
+    let config = cli.config();
+    raise_fd_limit(config.max_clients);
+    let listener = match Listener::bind_with_mode(&address, config.socket_mode) {
         Ok(listener) => listener,
         Err(err) => {
-            eprintln!("pipehub: error: {err}");
+            match endpoint::pipe_name(&cli.endpoint) {
+                Some(_) => eprintln!(
+                    "pipehub: error: {err} ({} resolves to {address})",
+                    cli.endpoint
+                ),
+                None => eprintln!("pipehub: error: {err}"),
+            }
             return match err {
                 BindError::InUse { .. } => ExitCode::from(3),
                 _ => ExitCode::FAILURE,
             };
         }
     };
-    let endpoint = listener.endpoint();
-    let (hub, events) = Hub::new(cli.config());
-    eprintln!("{}", banner(&endpoint, &hub));
+    let (hub, events) = Hub::new(config);
+    eprintln!("{}", banner(&cli.endpoint, &listener.endpoint(), &hub));
 
     tokio::spawn(console::print_events(events, tokio::io::stdout()));
     let input_closed = CancellationToken::new();
@@ -80,18 +89,64 @@ async fn run(cli: cli::Cli) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Raises the soft limit on open files to the hard limit, so the hub can hold as many
+/// clients as the system allows, and says what that capacity is.
+fn raise_fd_limit(max_clients: usize) {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+        let raised = unsafe {
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+            }
+        };
+        if !raised {
+            tracing::warn!("could not raise the open-file limit; the hub may hold fewer clients");
+            return;
+        }
+        // A few descriptors go to stdio, the listener and the runtime.
+        let capacity = usize::try_from(limit.rlim_cur)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(32);
+        if capacity < max_clients {
+            tracing::info!(
+                "the open-file limit allows about {capacity} clients (raise it with `ulimit -Hn` to hold more)"
+            );
+        } else {
+            tracing::debug!(capacity, "open-file limit raised");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = max_clients;
+}
+
 /// What the operator sees first: where the hub listens and how to connect to it.
-fn banner(endpoint: &str, hub: &Hub) -> String {
+/// `endpoint` is the endpoint as given, `address` the socket or pipe it resolved to.
+fn banner(endpoint: &str, address: &str, hub: &Hub) -> String {
     let plain = if cfg!(unix) {
-        format!("\n  or any tool:  socat - UNIX-CONNECT:{endpoint}")
+        format!("\n  or any tool:  socat - UNIX-CONNECT:{address}")
     } else {
         String::new()
     };
+    let dotnet = match endpoint::pipe_name(endpoint) {
+        Some(name) => format!(
+            "\n  or .NET:      new NamedPipeClientStream(\".\", \"{name}\", PipeDirection.In)"
+        ),
+        None => String::new(),
+    };
+    // A pipe:NAME is given to clients as it is, so they find the hub the way .NET does.
+    let client_endpoint = if dotnet.is_empty() { address } else { endpoint };
     format!(
-        "pipehub: serving {endpoint} (hub instance {instance})\n  \
-         listen with:  pipehub-client --endpoint {endpoint} listen{plain}\n  \
-         send with:    pipehub-client --endpoint {endpoint} send 'hello'\n\
+        "pipehub: serving {shown} (hub instance {instance})\n  \
+         listen with:  pipehub-client --endpoint {client_endpoint} listen{plain}{dotnet}\n  \
+         send with:    pipehub-client --endpoint {client_endpoint} send 'hello'\n\
          Type a line and press Enter to broadcast it. Ctrl-C stops the hub.",
+        shown = endpoint::describe(endpoint, address),
         instance = hub.instance()
     )
 }

@@ -1,10 +1,25 @@
-//! Who is connected: one entry per client that finished its handshake (or became a
-//! text listener), keyed by its never-reused [`ClientId`].
+//! Who is connected: one [`ClientHandle`] per client that finished its handshake (or
+//! became a text listener), keyed by its never-reused [`ClientId`].
+//!
+//! The handle is shared between the client's connection task and the rest of the hub:
+//! the task publishes its progress in it (cursor, messages missed), and the console
+//! reaches the client through it (a direct message, a kick) without touching its socket.
 
-use std::time::SystemTime;
+use std::{
+    collections::VecDeque,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::SystemTime,
+};
 
+use bytes::Bytes;
 use dashmap::DashMap;
 use pipehub_protocol::{ClientId, Role};
+use tokio::sync::Notify;
+
+use crate::access::Peer;
 
 /// How a client is served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,25 +51,120 @@ impl ClientKind {
     }
 }
 
-/// What the hub knows of one connected client.
+/// What the hub knows of one connected client, as the console shows it.
 #[derive(Clone, Debug)]
 pub struct ClientInfo {
+    pub id: ClientId,
     pub kind: ClientKind,
     /// The display name from `HELLO` (empty if none).
     pub name: String,
+    /// Credentials, where the platform gives them.
+    pub peer: Option<Peer>,
     pub connected_at: SystemTime,
+    /// Broadcasts published but not yet taken by this client's writer.
+    pub queued: u64,
+    /// Broadcasts this client missed because it fell behind.
+    pub missed: u64,
+}
+
+/// Most direct messages that may wait for one client.
+pub(crate) const MAILBOX_LIMIT: usize = 256;
+
+/// One connected client, shared by its connection task and the hub.
+pub(crate) struct ClientHandle {
+    pub(crate) id: ClientId,
+    pub(crate) kind: ClientKind,
+    pub(crate) name: String,
+    pub(crate) peer: Option<Peer>,
+    pub(crate) connected_at: SystemTime,
+    /// The next sequence number the writer will take (listeners).
+    pub(crate) cursor: AtomicU64,
+    pub(crate) missed: AtomicU64,
+    mailbox: Mutex<Mailbox>,
+    /// Woken when the mailbox has something.
+    pub(crate) wake: Notify,
+}
+
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    /// Encoded frames for this client alone.
+    pub(crate) frames: VecDeque<Bytes>,
+    /// Set when the operator removes the client: the reason it is told.
+    pub(crate) kick: Option<String>,
+}
+
+impl ClientHandle {
+    pub(crate) fn new(
+        id: ClientId,
+        kind: ClientKind,
+        name: String,
+        peer: Option<Peer>,
+    ) -> ClientHandle {
+        ClientHandle {
+            id,
+            kind,
+            name,
+            peer,
+            connected_at: SystemTime::now(),
+            cursor: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            mailbox: Mutex::new(Mailbox::default()),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Queues a frame for this client alone. Fails if too many are waiting.
+    pub(crate) fn post(&self, frame: Bytes) -> bool {
+        let mut mailbox = self.mailbox.lock().unwrap_or_else(|e| e.into_inner());
+        if mailbox.frames.len() >= MAILBOX_LIMIT {
+            return false;
+        }
+        mailbox.frames.push_back(frame);
+        drop(mailbox);
+        self.wake.notify_one();
+        true
+    }
+
+    /// Asks the connection to say `BYE` (kicked) and close.
+    pub(crate) fn kick(&self, reason: String) {
+        self.mailbox.lock().unwrap_or_else(|e| e.into_inner()).kick = Some(reason);
+        self.wake.notify_one();
+    }
+
+    /// Takes everything waiting in the mailbox.
+    pub(crate) fn take_mail(&self) -> Mailbox {
+        std::mem::take(&mut *self.mailbox.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn info(&self, tail: u64) -> ClientInfo {
+        let queued = if self.kind.listens() {
+            (tail + 1).saturating_sub(self.cursor.load(Ordering::Relaxed))
+        } else {
+            0
+        };
+        ClientInfo {
+            id: self.id,
+            kind: self.kind,
+            name: self.name.clone(),
+            peer: self.peer,
+            connected_at: self.connected_at,
+            queued,
+            missed: self.missed.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// The connected clients.
 #[derive(Default)]
 pub(crate) struct Registry {
-    clients: DashMap<ClientId, ClientInfo>,
+    clients: DashMap<ClientId, std::sync::Arc<ClientHandle>>,
 }
 
 impl Registry {
     /// Adds a client; the returned guard removes it again when the connection ends.
-    pub(crate) fn register(&self, id: ClientId, info: ClientInfo) -> Registration<'_> {
-        self.clients.insert(id, info);
+    pub(crate) fn register(&self, handle: std::sync::Arc<ClientHandle>) -> Registration<'_> {
+        let id = handle.id;
+        self.clients.insert(id, handle);
         Registration { registry: self, id }
     }
 
@@ -62,14 +172,18 @@ impl Registry {
         self.clients.len()
     }
 
-    /// A copy of every entry, sorted by client ID.
-    pub(crate) fn snapshot(&self) -> Vec<(ClientId, ClientInfo)> {
+    pub(crate) fn get(&self, id: ClientId) -> Option<std::sync::Arc<ClientHandle>> {
+        self.clients.get(&id).map(|entry| entry.value().clone())
+    }
+
+    /// Every client's current state, sorted by client ID.
+    pub(crate) fn snapshot(&self, tail: u64) -> Vec<ClientInfo> {
         let mut all: Vec<_> = self
             .clients
             .iter()
-            .map(|entry| (*entry.key(), entry.value().clone()))
+            .map(|entry| entry.value().info(tail))
             .collect();
-        all.sort_by_key(|(id, _)| *id);
+        all.sort_by_key(|info| info.id);
         all
     }
 }

@@ -18,6 +18,10 @@ use crate::{Hub, connection, transport::Listener};
 const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Connections over the client cap that may be in the middle of being told "hub full"
+/// at once; past that, accepting waits for a place.
+const REFUSING_AT_ONCE: usize = 64;
+
 /// Extra time, beyond the configured shutdown timeout, that the server waits for its
 /// connection tasks to end.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -31,16 +35,19 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
     let permits = Arc::new(Semaphore::new(hub.shared.config.max_clients));
+    let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     tokio::pin!(shutdown);
 
     async {
         let mut backoff = FIRST_ACCEPT_BACKOFF;
         loop {
-            let permit = tokio::select! {
-                _ = &mut shutdown => break,
-                permit = permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break, // the semaphore is never closed
+            // A place under the cap, or else a place among the few being refused.
+            let (permit, refusal) = match permits.clone().try_acquire_owned() {
+                Ok(permit) => (Some(permit), None),
+                Err(_) => tokio::select! {
+                    _ = &mut shutdown => break,
+                    permit = permits.clone().acquire_owned() => (permit.ok(), None),
+                    refusal = refusing.clone().acquire_owned() => (None, refusal.ok()),
                 },
             };
             let stream = tokio::select! {
@@ -63,12 +70,14 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
                     }
                 },
             };
+            // A place may have freed up while this connection was being accepted.
+            let permit = permit.or_else(|| permits.clone().try_acquire_owned().ok());
             let shared = hub.shared.clone();
             let stop = stop.clone();
             tasks.spawn(
                 async move {
-                    connection::serve(shared, stream, stop).await;
-                    drop(permit);
+                    connection::serve(shared, stream, stop, permit).await;
+                    drop(refusal);
                 }
                 .in_current_span(),
             );

@@ -9,12 +9,12 @@
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub use unix::{Listener, Stream};
+pub use unix::{Listener, Stream, peer};
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub use windows::{Listener, Stream};
+pub use windows::{Listener, Stream, peer};
 
 /// Why the endpoint could not be served. Each message names the cause and the fix.
 #[derive(Debug)]
@@ -27,6 +27,13 @@ pub enum BindError {
     PathTooLong { endpoint: String, max: usize },
     /// The endpoint's directory does not exist.
     NoDirectory { endpoint: String, dir: String },
+    /// Other users may write to the endpoint's directory (and it is not sticky), so
+    /// they could replace the socket with their own.
+    UnsafeDirectory {
+        endpoint: String,
+        dir: String,
+        mode: u32,
+    },
     /// Any other I/O failure while binding.
     Io {
         endpoint: String,
@@ -52,6 +59,14 @@ impl std::fmt::Display for BindError {
             BindError::NoDirectory { endpoint, dir } => write!(
                 f,
                 "cannot serve {endpoint}: directory {dir} does not exist; create it or pass another --endpoint"
+            ),
+            BindError::UnsafeDirectory {
+                endpoint,
+                dir,
+                mode,
+            } => write!(
+                f,
+                "refusing to serve {endpoint}: directory {dir} (mode {mode:04o}) is writable by other users and not sticky, so they could replace the socket; use a private directory or pass another --endpoint"
             ),
             BindError::Io { endpoint, source } => write!(f, "cannot serve {endpoint}: {source}"),
         }

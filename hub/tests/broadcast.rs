@@ -20,7 +20,7 @@ async fn every_listener_receives_every_broadcast_in_order() {
         listeners.push(RawClient::join(&hub.endpoint, Role::Listener).await.0);
     }
     for i in 0..200 {
-        hub.hub.publish(format!("message {i}").as_bytes());
+        hub.hub.publish(format!("message {i}").as_bytes()).unwrap();
     }
     for listener in &mut listeners {
         for i in 0..200u64 {
@@ -35,15 +35,15 @@ async fn every_listener_receives_every_broadcast_in_order() {
 async fn welcome_names_a_fresh_client_id_and_the_current_sequence() {
     let hub = TestHub::start().await;
     let (_a, first) = RawClient::join(&hub.endpoint, Role::Listener).await;
-    hub.hub.publish(b"one");
-    hub.hub.publish(b"two");
+    hub.hub.publish(b"one").unwrap();
+    hub.hub.publish(b"two").unwrap();
     let (mut b, second) = RawClient::join(&hub.endpoint, Role::Listener).await;
     assert!(second.client_id > first.client_id);
     assert_ne!(first.client_id, ClientId::OPERATOR);
     assert_eq!(first.hub_instance, second.hub_instance);
     assert_eq!(second.current_seq.0, 2);
     assert_eq!(second.max_frame, pipehub_protocol::DEFAULT_MAX_FRAME);
-    hub.hub.publish(b"three");
+    hub.hub.publish(b"three").unwrap();
     assert_eq!(b.recv_broadcast().await, (3, Bytes::from_static(b"three")));
 }
 
@@ -73,7 +73,7 @@ async fn a_publishers_send_reaches_listeners_and_the_operator_but_not_itself() {
         )
     );
     // The publisher got its PONG and nothing else.
-    hub.hub.publish(b"operator line");
+    hub.hub.publish(b"operator line").unwrap();
     publisher.send(&Frame::Ping(8)).await;
     assert_eq!(publisher.recv().await, Some(Frame::Pong(8)));
 }
@@ -94,7 +94,7 @@ async fn a_listeners_send_goes_to_the_operator_only() {
             false
         )
     );
-    hub.hub.publish(b"next");
+    hub.hub.publish(b"next").unwrap();
     // The other listener's first broadcast is the operator's, not the talker's message.
     assert_eq!(
         other.recv_broadcast().await,
@@ -127,9 +127,9 @@ async fn a_silent_connection_becomes_a_text_listener() {
         .await
         .unwrap();
     hub.wait_for_clients(1).await;
-    hub.hub.publish(b"plain line");
-    hub.hub.publish(b"two\nlines \\ here");
-    hub.hub.publish(b"bad utf8 \xff");
+    hub.hub.publish(b"plain line").unwrap();
+    hub.hub.publish(b"two\nlines \\ here").unwrap();
+    hub.hub.publish(b"bad utf8 \xff").unwrap();
     let mut lines = BufReader::new(stream).lines();
     let mut got = Vec::new();
     for _ in 0..3 {
@@ -156,7 +156,7 @@ async fn a_half_closed_connection_is_a_text_listener_at_once() {
     })
     .await
     .expect("half-closed client registered without waiting for the grace period");
-    hub.hub.publish(b"still delivered");
+    hub.hub.publish(b"still delivered").unwrap();
     let mut line = String::new();
     within(BufReader::new(stream).read_line(&mut line))
         .await

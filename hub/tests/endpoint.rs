@@ -37,7 +37,7 @@ async fn a_live_hub_is_never_displaced() {
         Ok(_) => panic!("a second hub took over a live endpoint"),
     }
     // The first hub still serves, on the same socket file.
-    hub.hub.publish(b"still mine");
+    hub.hub.publish(b"still mine").unwrap();
     assert_eq!(&listener.recv_broadcast().await.1[..], b"still mine");
     RawClient::join(&hub.endpoint, Role::Listener).await;
 }
@@ -82,4 +82,30 @@ async fn shutdown_removes_the_socket_file() {
     assert!(hub.path().exists());
     hub.shutdown().await;
     assert!(!hub.path().exists());
+}
+
+#[tokio::test]
+async fn a_directory_others_can_write_is_refused_unless_sticky() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let endpoint = shared.join("hub.sock");
+    let err = Listener::bind(endpoint.to_str().unwrap())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, BindError::UnsafeDirectory { .. }), "{err}");
+    assert!(err.to_string().contains("writable by other users"), "{err}");
+    // Sticky, like /tmp: fine.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    drop(Listener::bind(endpoint.to_str().unwrap()).expect("sticky directory is fine"));
+}
+
+#[tokio::test]
+async fn the_socket_mode_can_be_widened() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = dir.path().join("hub.sock");
+    let _listener = Listener::bind_with_mode(endpoint.to_str().unwrap(), 0o660).unwrap();
+    let mode = std::fs::metadata(&endpoint).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660);
 }

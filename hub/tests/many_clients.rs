@@ -41,7 +41,9 @@ async fn two_thousand_concurrent_clients_each_receive_every_message() {
     }
     hub.wait_for_clients(CLIENTS).await;
     for i in 0..MESSAGES {
-        hub.hub.publish(format!("broadcast {i}").as_bytes());
+        hub.hub
+            .publish(format!("broadcast {i}").as_bytes())
+            .unwrap();
     }
     let readers: Vec<_> = clients
         .into_iter()

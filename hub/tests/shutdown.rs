@@ -14,7 +14,7 @@ async fn every_client_gets_its_queued_broadcasts_then_bye() {
     let (mut listener, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
     let (mut publisher, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
     for i in 0..100 {
-        hub.hub.publish(format!("{i}").as_bytes());
+        hub.hub.publish(format!("{i}").as_bytes()).unwrap();
     }
     hub.shutdown().await;
     let frames = listener.recv_until_closed().await;
@@ -48,7 +48,7 @@ async fn text_listeners_get_their_lines_and_a_clean_close() {
         .await
         .unwrap();
     hub.wait_for_clients(1).await;
-    hub.hub.publish(b"last words");
+    hub.hub.publish(b"last words").unwrap();
     hub.shutdown().await;
     let mut all = String::new();
     stream.read_to_string(&mut all).await.unwrap();

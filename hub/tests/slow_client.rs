@@ -42,7 +42,7 @@ async fn stalled_listener_does_not_delay_others_and_learns_its_exact_loss() {
         })
         .collect();
     for i in 0..MESSAGES {
-        hub.hub.publish(&body);
+        hub.hub.publish(&body).unwrap();
         if i % 256 == 0 {
             tokio::task::yield_now().await; // let the readers keep up, as a real publisher would
         }
@@ -88,7 +88,7 @@ async fn stalled_listener_does_not_delay_others_and_learns_its_exact_loss() {
         assert_eq!(window[1], window[0] + 1);
     }
     // It continues with the newest messages.
-    hub.hub.publish(b"live again");
+    hub.hub.publish(b"live again").unwrap();
     assert_eq!(stalled.recv_broadcast().await.0, MESSAGES + 1);
 }
 
@@ -103,7 +103,7 @@ async fn a_stalled_listener_still_receives_bye_on_shutdown_within_the_timeout() 
     let (_stalled, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
     let body = vec![0u8; 64 * 1024];
     for _ in 0..64 {
-        hub.hub.publish(&body);
+        hub.hub.publish(&body).unwrap();
     }
     let started = std::time::Instant::now();
     hub.shutdown().await;

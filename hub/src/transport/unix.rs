@@ -4,8 +4,10 @@
 //! users, even for an instant:
 //! 1. If a file is at the path, connect to it. A hub answers: refuse (`InUse`). Nobody
 //!    answers and it is a socket: it is stale, remove it. Not a socket: refuse.
-//! 2. Bind in a fresh 0700 directory beside the path, set the socket's mode to 0600,
-//!    then hard-link it into place. `link` fails if the path exists, so two hubs
+//! 0. The directory must not be writable by other users unless it is sticky (like
+//!    /tmp): otherwise anyone could swap the socket for their own.
+//! 2. Bind in a fresh 0700 directory beside the path, set the socket's mode (0600 by
+//!    default), then hard-link it into place. `link` fails if the path exists, so two hubs
 //!    starting at once cannot both win; the loser reports `InUse`.
 //! 3. On drop, remove the socket file, but only if it is still ours (same inode).
 
@@ -34,8 +36,14 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `endpoint` (a socket path), following the rules in the module docs.
+    /// Binds `endpoint` (a socket path) with the default mode, 0600.
     pub fn bind(endpoint: &str) -> Result<Listener, BindError> {
+        Listener::bind_with_mode(endpoint, 0o600)
+    }
+
+    /// Binds `endpoint` (a socket path) with permissions `mode`, following the rules in
+    /// the module docs.
+    pub fn bind_with_mode(endpoint: &str, mode: u32) -> Result<Listener, BindError> {
         let path = PathBuf::from(endpoint);
         let io_err = |source| BindError::Io {
             endpoint: endpoint.to_owned(),
@@ -58,10 +66,21 @@ impl Listener {
                 .create(&dir)
                 .map_err(io_err)?;
         }
-        if !dir.is_dir() {
-            return Err(BindError::NoDirectory {
+        let dir_meta = match fs::metadata(&dir) {
+            Ok(meta) if meta.is_dir() => meta,
+            _ => {
+                return Err(BindError::NoDirectory {
+                    endpoint: endpoint.to_owned(),
+                    dir: dir.display().to_string(),
+                });
+            }
+        };
+        let dir_mode = dir_meta.permissions().mode();
+        if dir_mode & 0o022 != 0 && dir_mode & 0o1000 == 0 {
+            return Err(BindError::UnsafeDirectory {
                 endpoint: endpoint.to_owned(),
                 dir: dir.display().to_string(),
+                mode: dir_mode & 0o7777,
             });
         }
         remove_if_stale(endpoint, &path)?;
@@ -71,7 +90,7 @@ impl Listener {
         let staged = staging.path.join("s");
         let result = (|| {
             let std_listener = std::os::unix::net::UnixListener::bind(&staged)?;
-            fs::set_permissions(&staged, fs::Permissions::from_mode(0o600))?;
+            fs::set_permissions(&staged, fs::Permissions::from_mode(mode & 0o777))?;
             std_listener.set_nonblocking(true)?;
             Ok::<_, io::Error>(std_listener)
         })();
@@ -184,4 +203,14 @@ impl Drop for StagingDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.path);
     }
+}
+
+/// The peer's credentials, if the kernel gives them.
+pub fn peer(stream: &Stream) -> Option<crate::access::Peer> {
+    let cred = stream.peer_cred().ok()?;
+    Some(crate::access::Peer {
+        uid: cred.uid(),
+        gid: cred.gid(),
+        pid: cred.pid(),
+    })
 }

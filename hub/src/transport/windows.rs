@@ -24,6 +24,11 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// Creates the first instance of the pipe `endpoint`; `_mode` is for Unix sockets.
+    pub fn bind_with_mode(endpoint: &str, _mode: u32) -> Result<Listener, BindError> {
+        Listener::bind(endpoint)
+    }
+
     /// Creates the first instance of the pipe `endpoint` (a bare name or `\\.\pipe\NAME`).
     pub fn bind(endpoint: &str) -> Result<Listener, BindError> {
         let name = pipehub_protocol::endpoint::pipe_path(endpoint);
@@ -59,4 +64,9 @@ impl Listener {
     pub fn endpoint(&self) -> String {
         self.name.clone()
     }
+}
+
+/// Named pipes give no Unix credentials; the pipe's security decides who can open it.
+pub fn peer(_stream: &Stream) -> Option<crate::access::Peer> {
+    None
 }

@@ -1,0 +1,140 @@
+//! What a client sends: reading without holding a buffer while the client is quiet,
+//! frames from framed clients, lines from text clients, and telling a half-close (a
+//! read-only tool) from a client that is gone.
+
+use super::*;
+
+impl Connection {
+    /// Reads what is available. Returns whether new bytes arrived; handles end of input.
+    pub(super) async fn read_some(&mut self) -> Result<bool, End> {
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(n) if n > 0 => {
+                self.last_input = Instant::now();
+                self.pinged = false;
+                Ok(true)
+            }
+            Ok(_) => {
+                self.read_closed = true;
+                // No more input can answer a keepalive; writes will tell if it is gone.
+                self.keepalive = None;
+                if self.kind != ClientKind::Text && !self.rbuf.is_empty() {
+                    return Err(ProtocolError::Truncated(self.rbuf.len()).into());
+                }
+                // A peer that closed entirely (not just its sending side) is gone.
+                if self.peer_gone().await {
+                    return Err(End::Closed(None));
+                }
+                Ok(self.kind == ClientKind::Text && !self.rbuf.is_empty())
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the peer has closed both directions, asked right after its sending side
+    /// closed: a peer that closed entirely has also closed our writing side, while one
+    /// that only shut down its sending side (a read-only tool) has not.
+    pub(super) async fn peer_gone(&self) -> bool {
+        match tokio::time::timeout(Duration::ZERO, self.stream.ready(Interest::WRITABLE)).await {
+            Ok(Ok(ready)) => ready.is_write_closed(),
+            Ok(Err(_)) => true,
+            Err(_) => false, // not writable right now: the peer is there, just not reading
+        }
+    }
+
+    /// Handles every complete frame (or line, for text clients) in the read buffer.
+    pub(super) async fn consume_input(&mut self, name: &str) -> Result<(), End> {
+        if self.kind == ClientKind::Text {
+            self.consume_lines(name).await;
+        } else {
+            while let Some(frame) = self.codec.decode(&mut self.rbuf)? {
+                self.handle_frame(frame, name).await?;
+            }
+        }
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_READ_BUFFER {
+            self.rbuf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    pub(super) async fn handle_frame(&mut self, frame: Frame, name: &str) -> Result<(), End> {
+        match frame {
+            Frame::Send(body) => {
+                if self.kind.broadcasts() {
+                    let max = self.hub.max_body();
+                    if body.len() > max {
+                        return Err(End::Protocol(
+                            ErrorCode::FRAME_TOO_LARGE,
+                            format!(
+                                "a broadcast body of {} bytes exceeds the largest this hub carries ({max} bytes: the maximum frame minus 24)",
+                                body.len()
+                            ),
+                        ));
+                    }
+                    self.hub.log.publish(self.id, &body);
+                    self.hub.show_event(self.message(name, body, true));
+                } else {
+                    self.hub
+                        .tell_operator(self.message(name, body, false))
+                        .await;
+                }
+            }
+            Frame::Ping(nonce) => self.control.push_back(Frame::Pong(nonce).to_bytes()),
+            // The answer to a keepalive PING; that it arrived is all that matters.
+            Frame::Pong(_) => {}
+            Frame::Hello(_) => {
+                return Err(End::Protocol(
+                    ErrorCode::UNEXPECTED_FRAME,
+                    "HELLO sent twice: the session is already open".into(),
+                ));
+            }
+            other => {
+                let t: FrameType = other.frame_type();
+                return Err(End::Protocol(
+                    ErrorCode::UNEXPECTED_FRAME,
+                    format!(
+                        "{} is a hub-to-client frame; after HELLO a client sends only SEND, PING and PONG",
+                        t.name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Text clients: each complete line is a message to the operator. A line longer
+    /// than the frame limit is shown in parts of at most that size.
+    pub(super) async fn consume_lines(&mut self, name: &str) {
+        let max = self.hub.config.max_frame as usize;
+        loop {
+            let line = match self.rbuf.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    let mut line = self.rbuf.split_to(i + 1);
+                    line.truncate(i);
+                    if line.last() == Some(&b'\r') {
+                        line.truncate(i - 1);
+                    }
+                    line.freeze()
+                }
+                None if self.rbuf.len() >= max => self.rbuf.split_to(max).freeze(),
+                None if self.read_closed && !self.rbuf.is_empty() => self.rbuf.split().freeze(),
+                None => return,
+            };
+            self.hub
+                .tell_operator(self.message(name, line, false))
+                .await;
+        }
+    }
+
+    pub(super) fn message(&self, name: &str, body: Bytes, broadcast: bool) -> ConsoleEvent {
+        ConsoleEvent::Message {
+            from: self.id,
+            name: name.to_owned(),
+            body,
+            broadcast,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! What a client receives: control frames at frame boundaries, then runs of broadcasts
+//! from the shared log, written with vectored writes that may stop anywhere in a frame.
+
+use super::*;
+
+impl Connection {
+    /// Moves the next output into `out`: control frames first, then broadcasts from the
+    /// cursor (with a `LAGGED` first if the cursor fell behind the log).
+    pub(super) fn refill(&mut self) {
+        self.out.extend(self.control.drain(..));
+        let Some(cursor) = self.cursor.as_mut() else {
+            return;
+        };
+        let text = self.kind == ClientKind::Text;
+        let start = self.out.len();
+        loop {
+            match self
+                .hub
+                .log
+                .read(*cursor, &mut self.out, BATCH_FRAMES, BATCH_BYTES)
+            {
+                Read::Frames(n) => {
+                    *cursor += n as u64;
+                    self.hub.log.count_deliveries(n);
+                    if let Some(handle) = &self.handle {
+                        handle.cursor.store(*cursor, Ordering::Relaxed);
+                    }
+                }
+                Read::Lagged { missed, next } => {
+                    warn!(missed, next_seq = next, "client fell behind the log");
+                    if let Some(handle) = &self.handle {
+                        handle.missed.fetch_add(missed, Ordering::Relaxed);
+                    }
+                    if !text {
+                        let lagged = Frame::Lagged {
+                            missed,
+                            next_seq: Seq(next),
+                        };
+                        self.out.push_back(lagged.to_bytes());
+                    }
+                    *cursor = next;
+                    continue;
+                }
+                Read::Empty => {}
+            }
+            break;
+        }
+        if text {
+            for frame in self.out.range_mut(start..) {
+                *frame = text_line(frame);
+            }
+        }
+    }
+
+    /// Writes as much of `out` as the socket takes now.
+    pub(super) fn write_some(&mut self) -> Result<(), End> {
+        for _ in 0..WRITES_PER_TURN {
+            if self.out.is_empty() {
+                self.refill();
+                if self.out.is_empty() {
+                    return Ok(());
+                }
+            }
+            let mut slices = [IoSlice::new(&[]); 128];
+            let mut count = 0;
+            for (i, frame) in self.out.iter().take(slices.len()).enumerate() {
+                let skip = if i == 0 { self.offset } else { 0 };
+                slices[i] = IoSlice::new(&frame[skip..]);
+                count += 1;
+            }
+            match self.stream.try_write_vectored(&slices[..count]) {
+                Ok(n) => self.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops `n` written bytes from the front of `out`.
+    pub(super) fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.out.front() else {
+                return;
+            };
+            let left = front.len() - self.offset;
+            if n >= left {
+                n -= left;
+                self.offset = 0;
+                self.out.pop_front();
+            } else {
+                self.offset += n;
+                n = 0;
+            }
+        }
+    }
+
+    /// Frees the output queue's memory before sleeping, after a burst grew it.
+    pub(super) fn release_idle_memory(&mut self) {
+        if self.out.capacity() > 64 {
+            self.out = VecDeque::new();
+        }
+    }
+
+    /// Writes everything queued (control frames, then broadcasts up to the log's tail),
+    /// then `last`, giving up after `limit`.
+    pub(super) async fn flush(&mut self, last: Option<Bytes>, limit: Duration) {
+        let mut last = last;
+        let drained = tokio::time::timeout(limit, async {
+            loop {
+                if self.out.is_empty() {
+                    self.refill();
+                }
+                if self.out.is_empty() {
+                    match last.take() {
+                        Some(frame) => {
+                            self.out.push_back(frame);
+                            continue;
+                        }
+                        None => return,
+                    }
+                }
+                if self.stream.writable().await.is_err() || self.write_some().is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            debug!("gave up flushing after {limit:?}");
+        }
+    }
+}
