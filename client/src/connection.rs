@@ -1,11 +1,21 @@
 //! [`Connection`]: one session with a hub, from `HELLO` to `BYE`.
 //!
-//! A connection is a `Framed` stream over the platform [`Stream`] with the client's
-//! [`HubCodec`]. It owns the handshake (so nobody can send before `WELCOME`), turns the
-//! hub's frames into [`Event`]s (so callers never see frames a hub must not send them),
-//! and offers the one delivery guarantee the protocol has: the hub answers `PING` only
-//! after it has handled every frame sent before, so [`Connection::confirm`] returning
-//! `Ok` means the hub took every message [`Connection::send`] was given.
+//! A connection is a `Framed` stream over the platform [`Stream`] with the protocol's
+//! [`FrameCodec`], set to skip hub frames of types it does not know (as the protocol asks
+//! of clients). It owns the handshake (so nobody can send before `WELCOME`, and a peer
+//! that never answers is given up after [`WELCOME_TIMEOUT`]), turns the hub's frames into
+//! [`Event`]s (so callers never see frames a hub must not send them), and offers the one
+//! delivery guarantee the protocol has: the hub answers `PING` only after it has handled
+//! every frame sent before, so [`Connection::confirm`] returning `Ok` means the hub took
+//! every message [`Connection::send`] was given.
+//!
+//! Liveness works both ways, as the protocol's keepalive section says. A `PING` from the
+//! hub is answered at once, inside [`Connection::next_event`], and never surfaces. And a
+//! connection that has heard nothing from the hub for its keepalive interval
+//! ([`DEFAULT_KEEPALIVE`], see [`Connection::set_keepalive`]) sends a `PING` of its own;
+//! when another interval passes in silence, reading fails with
+//! [`ClientError::HubSilent`]: a hub that hangs, or a peer gone without a close, is
+//! noticed instead of waited for forever.
 //!
 //! Sending is buffered: [`Connection::send`] only queues the frame, and the queue is
 //! written once it holds [`WRITE_BATCH`] bytes, on [`Connection::flush`], or on
@@ -16,12 +26,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use pipehub_protocol::{Broadcast, ByeReason, DEFAULT_MAX_FRAME, Frame, Hello, Seq, Welcome};
+use pipehub_protocol::{
+    BROADCAST_BODY_OFFSET, Broadcast, ByeReason, ClientId, DEFAULT_MAX_FRAME, Frame, FrameCodec,
+    FrameType, Hello, LENGTH_LEN, Role, Seq, Welcome,
+};
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
 use crate::ClientError;
-use crate::codec::HubCodec;
 use crate::transport::{self, Stream};
 
 /// Queued outgoing bytes at which [`Connection::send`] writes them out.
@@ -29,6 +41,22 @@ pub const WRITE_BATCH: usize = 64 * 1024;
 
 /// How often [`Connection::connect_wait`] tries again while no hub is there.
 pub const CONNECT_RETRY: Duration = Duration::from_millis(100);
+
+/// How long [`Connection::connect`] waits for the hub's answer to `HELLO`.
+pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The keepalive interval a new connection starts with, the same as the hub's default:
+/// after this long without a frame from the hub, the connection sends a `PING`; after
+/// twice this long, the hub is taken for gone.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// Set in the nonces of keepalive `PING`s, so that their `PONG`s are told apart from
+/// those [`Connection::confirm`] waits for (which count up from 1) and are not surfaced.
+const KEEPALIVE_NONCE: u64 = 1 << 63;
+
+/// How much longer a publisher's `BROADCAST` is than its `SEND`: a publisher's body must
+/// leave room for it within the maximum frame size.
+const BROADCAST_OVERHEAD: usize = BROADCAST_BODY_OFFSET - LENGTH_LEN - 1;
 
 /// How long a failed write waits for the frame that explains it (`ERROR`, `BYE`,
 /// `REFUSED`): a hub that closes a connection says why first, so the reason is normally
@@ -46,29 +74,60 @@ pub enum Event {
     /// The hub is closing this healthy session (shutdown, or the operator removed this
     /// client). The connection ends after it.
     Bye { reason: ByeReason, text: String },
-    /// The answer to a `PING`.
+    /// A message from the hub's operator to this client alone (`DIRECT`). It is not a
+    /// broadcast: it has no sequence number and does not move this client's place in the
+    /// broadcast sequence.
+    Direct {
+        /// Who sent it: [`ClientId::OPERATOR`] for the hub's console.
+        sender: ClientId,
+        /// When the hub took the message, in microseconds since the Unix epoch.
+        timestamp_us: u64,
+        /// The message, binary-safe.
+        body: Bytes,
+    },
+    /// The answer to a `PING` this client sent with [`Connection::confirm`] (the answers
+    /// to keepalive `PING`s are not surfaced).
     Pong(u64),
 }
 
 /// One open session with a hub.
 #[derive(Debug)]
 pub struct Connection {
-    framed: Framed<Stream, HubCodec>,
+    framed: Framed<Stream, FrameCodec>,
     endpoint: String,
+    role: Role,
     welcome: Welcome,
     /// Events read while [`Connection::confirm`] waited for its `PONG`, handed out by
     /// [`Connection::next_event`] before anything newer.
     pending: VecDeque<Event>,
     next_nonce: u64,
+    /// `None`: no keepalive (wait for the hub forever).
+    keepalive: Option<Duration>,
+    /// When the last frame from the hub arrived (or the session opened).
+    last_heard: Instant,
+    /// When a keepalive `PING` went out, if nothing has arrived since.
+    probe_sent: Option<Instant>,
 }
 
 impl Connection {
-    /// Connects to the hub at `endpoint`, sends `hello` and waits for `WELCOME`.
+    /// Connects to the hub at `endpoint`, sends `hello` and waits for `WELCOME`, at most
+    /// [`WELCOME_TIMEOUT`].
     ///
     /// From then on frames are limited to the size the hub announced. Fails with
     /// [`ClientError::NoHub`] if nothing serves `endpoint`, [`ClientError::Refused`] if the
-    /// hub answers `REFUSED`.
+    /// hub answers `REFUSED`, [`ClientError::WelcomeTimeout`] if no answer comes in time.
+    /// The connection's keepalive starts at [`DEFAULT_KEEPALIVE`].
     pub async fn connect(endpoint: &str, hello: Hello) -> Result<Connection, ClientError> {
+        Connection::connect_within(endpoint, hello, WELCOME_TIMEOUT).await
+    }
+
+    /// [`Connection::connect`], waiting `welcome_timeout` instead of [`WELCOME_TIMEOUT`]
+    /// for the answer to `HELLO`.
+    pub async fn connect_within(
+        endpoint: &str,
+        hello: Hello,
+        welcome_timeout: Duration,
+    ) -> Result<Connection, ClientError> {
         let stream = transport::connect(endpoint).await.map_err(|err| {
             if transport::is_no_hub(&err) {
                 tracing::debug!(endpoint, %err, "no hub");
@@ -79,9 +138,17 @@ impl Connection {
                 ClientError::Io(err)
             }
         })?;
-        let mut framed = Framed::new(stream, HubCodec::new(DEFAULT_MAX_FRAME));
+        let mut codec = FrameCodec::new(DEFAULT_MAX_FRAME);
+        codec.set_skip_unknown_hub_frames(true);
+        let mut framed = Framed::new(stream, codec);
         framed.set_backpressure_boundary(WRITE_BATCH);
-        let welcome = handshake(&mut framed, hello).await?;
+        let role = hello.role;
+        let welcome = tokio::time::timeout(welcome_timeout, handshake(&mut framed, hello))
+            .await
+            .map_err(|_| ClientError::WelcomeTimeout {
+                endpoint: endpoint.to_owned(),
+                waited: welcome_timeout,
+            })??;
         framed.codec_mut().set_max_frame(welcome.max_frame);
         tracing::debug!(
             endpoint,
@@ -95,9 +162,13 @@ impl Connection {
         Ok(Connection {
             framed,
             endpoint: endpoint.to_owned(),
+            role,
             welcome,
             pending: VecDeque::new(),
             next_nonce: 1,
+            keepalive: Some(DEFAULT_KEEPALIVE),
+            last_heard: Instant::now(),
+            probe_sent: None,
         })
     }
 
@@ -145,12 +216,30 @@ impl Connection {
         &self.endpoint
     }
 
-    /// The longest message body the hub accepts: the maximum frame size minus the type
-    /// byte.
+    /// The longest message body the hub accepts from this client. A listener's message
+    /// goes to the operator only and may fill a frame: the maximum frame size minus the
+    /// type byte. A publisher's is broadcast in a frame 24 bytes longer than its `SEND`,
+    /// which must fit too: the maximum frame size minus 25.
     pub fn max_message_len(&self) -> usize {
-        usize::try_from(self.framed.codec().max_frame())
-            .unwrap_or(usize::MAX)
-            .saturating_sub(1)
+        let max_frame = usize::try_from(self.framed.codec().max_frame()).unwrap_or(usize::MAX);
+        match self.role {
+            Role::Listener => max_frame.saturating_sub(1),
+            Role::Publisher => max_frame.saturating_sub(1 + BROADCAST_OVERHEAD),
+        }
+    }
+
+    /// Sets the keepalive interval: after `interval` without a frame from the hub, the
+    /// connection sends a `PING`; after another `interval` still without one, reading
+    /// fails with [`ClientError::HubSilent`]. `None` (or zero) turns it off: the
+    /// connection then waits for the hub as long as it takes. New connections start
+    /// with [`DEFAULT_KEEPALIVE`].
+    pub fn set_keepalive(&mut self, interval: Option<Duration>) {
+        self.keepalive = interval.filter(|interval| !interval.is_zero());
+    }
+
+    /// The keepalive interval in force, if any.
+    pub fn keepalive(&self) -> Option<Duration> {
+        self.keepalive
     }
 
     /// The next thing the hub says. `Ok(None)` when the hub closed the connection on a
@@ -158,7 +247,8 @@ impl Connection {
     ///
     /// An `ERROR` frame is returned as [`ClientError::HubError`]; frames a hub must not
     /// send after `WELCOME` as [`ClientError::UnexpectedFrame`]; frames of unknown type
-    /// are skipped.
+    /// are skipped. A `PING` from the hub is answered here and not returned. A hub silent
+    /// for two keepalive intervals is [`ClientError::HubSilent`].
     pub async fn next_event(&mut self) -> Result<Option<Event>, ClientError> {
         if let Some(event) = self.pending.pop_front() {
             return Ok(Some(event));
@@ -170,7 +260,15 @@ impl Connection {
     /// for the hub. A reader that prints events flushes its output when this is false,
     /// so output is batched while the hub is ahead and never held back while it is idle.
     pub fn event_ready(&self) -> bool {
-        !self.pending.is_empty() || self.framed.codec().has_frame(self.framed.read_buffer())
+        // A PING is answered without waiting and is no event; anything else (an error
+        // included) is returned at once.
+        let ping = FrameType::Ping as u8;
+        !self.pending.is_empty()
+            || self
+                .framed
+                .codec()
+                .buffered_types(self.framed.read_buffer())
+                .any(|frame_type| frame_type.map_or(true, |t| t != ping))
     }
 
     /// Queues one message (`SEND`). It is written once [`WRITE_BATCH`] bytes are queued,
@@ -210,11 +308,8 @@ impl Connection {
     /// the connection ([`ClientError::Closed`]) before the `PONG` is an error: some
     /// messages may not have been taken.
     pub async fn confirm(&mut self) -> Result<(), ClientError> {
-        let nonce = self.next_nonce;
-        self.next_nonce = self.next_nonce.wrapping_add(1);
-        if let Err(err) = self.framed.send(Frame::Ping(nonce)).await {
-            return Err(explain_write_failure(&mut self.framed, err.into()).await);
-        }
+        let nonce = self.fresh_nonce();
+        self.write_now(Frame::Ping(nonce)).await?;
         loop {
             match self.read_event().await? {
                 Some(Event::Pong(answer)) if answer == nonce => return Ok(()),
@@ -228,28 +323,104 @@ impl Connection {
         }
     }
 
-    /// Reads one event from the connection, bypassing `pending`.
+    /// Reads one event from the connection, bypassing `pending`. Answers the hub's
+    /// `PING`s and runs the keepalive on the way.
     async fn read_event(&mut self) -> Result<Option<Event>, ClientError> {
-        let Some(frame) = self.framed.next().await.transpose()? else {
-            return Ok(None);
-        };
-        match frame {
-            Frame::Broadcast(broadcast) => Ok(Some(Event::Broadcast(broadcast))),
-            Frame::Lagged { missed, next_seq } => Ok(Some(Event::Lagged { missed, next_seq })),
-            Frame::Bye { reason, text } => Ok(Some(Event::Bye { reason, text })),
-            Frame::Pong(nonce) => Ok(Some(Event::Pong(nonce))),
-            Frame::Error { code, text } => Err(ClientError::HubError { code, text }),
-            other => Err(ClientError::UnexpectedFrame {
-                frame: other.frame_type(),
-                during: "after WELCOME",
-            }),
+        loop {
+            let next = match self.keepalive {
+                None => self.framed.next().await,
+                Some(interval) => {
+                    let since = self.probe_sent.unwrap_or(self.last_heard);
+                    match tokio::time::timeout_at(since + interval, self.framed.next()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            self.keepalive_due(interval).await?;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let Some(frame) = next.transpose()? else {
+                return Ok(None);
+            };
+            self.last_heard = Instant::now();
+            self.probe_sent = None;
+            let event = match frame {
+                Frame::Broadcast(broadcast) => Event::Broadcast(broadcast),
+                Frame::Lagged { missed, next_seq } => Event::Lagged { missed, next_seq },
+                Frame::Direct {
+                    sender,
+                    timestamp_us,
+                    body,
+                } => Event::Direct {
+                    sender,
+                    timestamp_us,
+                    body,
+                },
+                Frame::Bye { reason, text } => Event::Bye { reason, text },
+                Frame::Pong(nonce) if nonce & KEEPALIVE_NONCE != 0 => continue,
+                Frame::Pong(nonce) => Event::Pong(nonce),
+                Frame::Ping(nonce) => {
+                    self.write_now(Frame::Pong(nonce)).await?;
+                    continue;
+                }
+                Frame::Error { code, text } => return Err(ClientError::HubError { code, text }),
+                other => {
+                    return Err(ClientError::UnexpectedFrame {
+                        frame: other.frame_type(),
+                        during: "after WELCOME",
+                    });
+                }
+            };
+            return Ok(Some(event));
+        }
+    }
+
+    /// A keepalive interval passed without a frame from the hub: the first time, probe
+    /// it with a `PING`; if the probe too went unanswered for an interval, give up.
+    async fn keepalive_due(&mut self, interval: Duration) -> Result<(), ClientError> {
+        if self.probe_sent.is_none() {
+            let nonce = KEEPALIVE_NONCE | self.fresh_nonce();
+            tracing::debug!(
+                endpoint = self.endpoint,
+                ?interval,
+                "the hub is quiet; sending a keepalive PING"
+            );
+            // A hub that does not take even a 13-byte frame within the interval is not
+            // reading: as good as silent.
+            if let Ok(written) =
+                tokio::time::timeout(interval, self.write_now(Frame::Ping(nonce))).await
+            {
+                written?;
+                self.probe_sent = Some(Instant::now());
+                return Ok(());
+            }
+        }
+        Err(ClientError::HubSilent {
+            endpoint: self.endpoint.clone(),
+            silent_for: self.last_heard.elapsed(),
+        })
+    }
+
+    /// A nonce for a `PING`, never the same twice on this connection.
+    fn fresh_nonce(&mut self) -> u64 {
+        let nonce = self.next_nonce;
+        self.next_nonce = (self.next_nonce + 1) & !KEEPALIVE_NONCE;
+        nonce
+    }
+
+    /// Writes `frame` and everything queued before it.
+    async fn write_now(&mut self, frame: Frame) -> Result<(), ClientError> {
+        match self.framed.send(frame).await {
+            Ok(()) => Ok(()),
+            Err(err) => Err(explain_write_failure(&mut self.framed, err.into()).await),
         }
     }
 }
 
 /// Sends `hello` and reads the hub's answer.
 async fn handshake(
-    framed: &mut Framed<Stream, HubCodec>,
+    framed: &mut Framed<Stream, FrameCodec>,
     hello: Hello,
 ) -> Result<Welcome, ClientError> {
     if let Err(err) = framed.send(Frame::Hello(hello)).await {
@@ -276,7 +447,7 @@ async fn handshake(
 /// it closes (`ERROR`, `BYE`, `REFUSED`), so read for that reason for a moment and
 /// return it instead of the bare "broken pipe"; return `err` if there is none.
 async fn explain_write_failure(
-    framed: &mut Framed<Stream, HubCodec>,
+    framed: &mut Framed<Stream, FrameCodec>,
     err: ClientError,
 ) -> ClientError {
     if !matches!(err, ClientError::Io(_)) {

@@ -6,6 +6,7 @@
 //! failure was noticed.
 
 use std::io;
+use std::time::Duration;
 
 use pipehub_protocol::{ByeReason, ErrorCode, FrameType, ProtocolError, RefuseCode};
 
@@ -61,6 +62,28 @@ pub enum ClientError {
     )]
     Closed,
 
+    /// Something accepted the connection at the endpoint but sent no answer to `HELLO`:
+    /// perhaps not a pipehub hub, or a hub that hangs.
+    #[error(
+        "the endpoint at {endpoint} accepted the connection but did not answer HELLO \
+         within {}; is it a pipehub hub?",
+        Seconds(*waited)
+    )]
+    WelcomeTimeout { endpoint: String, waited: Duration },
+
+    /// The hub sent nothing for a keepalive interval, then did not answer the `PING` this
+    /// client sent for another interval: it hangs, or it is gone without the connection
+    /// having been closed.
+    #[error(
+        "the hub at {endpoint} sent nothing for {}, not even an answer to a keepalive PING \
+         (it may hang, or be gone without closing the connection)",
+        Seconds(*silent_for)
+    )]
+    HubSilent {
+        endpoint: String,
+        silent_for: Duration,
+    },
+
     /// A valid frame that makes no sense at this point of the session.
     #[error(
         "the hub sent an unexpected {} frame {during} \
@@ -72,6 +95,31 @@ pub enum ClientError {
         /// Where in the session, e.g. "before WELCOME".
         during: &'static str,
     },
+}
+
+impl ClientError {
+    /// Whether trying again later may well succeed: the hub is not there (yet), went
+    /// away without a word, did not answer, or said it is shutting down or full. A
+    /// client that reconnects on its own retries these and gives up on the others (the
+    /// operator removed it, the hub refused it for good, or one side broke the protocol).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::NoHub { .. }
+            | ClientError::Io(_)
+            | ClientError::Closed
+            | ClientError::WelcomeTimeout { .. }
+            | ClientError::HubSilent { .. }
+            | ClientError::Protocol(ProtocolError::Truncated(_)) => true,
+            ClientError::Refused { code, .. } => {
+                matches!(*code, RefuseCode::HUB_FULL | RefuseCode::SHUTTING_DOWN)
+            }
+            ClientError::Bye { reason, .. } => *reason == ByeReason::SHUTDOWN,
+            ClientError::HubError { .. }
+            | ClientError::MessageTooLarge { .. }
+            | ClientError::Protocol(_)
+            | ClientError::UnexpectedFrame { .. } => false,
+        }
+    }
 }
 
 impl From<io::Error> for ClientError {
@@ -97,6 +145,19 @@ fn detail(text: &str) -> String {
         String::new()
     } else {
         format!(": {text}")
+    }
+}
+
+/// A duration as people read it in a message: `10 s`, `0.25 s`.
+struct Seconds(Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.subsec_nanos() == 0 {
+            write!(f, "{} s", self.0.as_secs())
+        } else {
+            write!(f, "{} s", self.0.as_secs_f64())
+        }
     }
 }
 
@@ -148,6 +209,53 @@ mod tests {
             text: String::new(),
         };
         assert_eq!(err.to_string(), "the hub closed the session: shutdown");
+    }
+
+    #[test]
+    fn welcome_timeout_names_endpoint_and_wait() {
+        let err = ClientError::WelcomeTimeout {
+            endpoint: "/tmp/x.sock".into(),
+            waited: Duration::from_secs(10),
+        };
+        assert_eq!(
+            err.to_string(),
+            "the endpoint at /tmp/x.sock accepted the connection but did not answer HELLO \
+             within 10 s; is it a pipehub hub?"
+        );
+    }
+
+    #[test]
+    fn hub_silent_names_endpoint_and_silence() {
+        let err = ClientError::HubSilent {
+            endpoint: "/tmp/x.sock".into(),
+            silent_for: Duration::from_millis(600),
+        };
+        assert_eq!(
+            err.to_string(),
+            "the hub at /tmp/x.sock sent nothing for 0.6 s, not even an answer to a keepalive \
+             PING (it may hang, or be gone without closing the connection)"
+        );
+    }
+
+    #[test]
+    fn only_losses_and_passing_refusals_are_transient() {
+        assert!(ClientError::Closed.is_transient());
+        assert!(ClientError::from(ProtocolError::Truncated(3)).is_transient());
+        assert!(!ClientError::from(ProtocolError::EmptyFrame).is_transient());
+        let bye = |reason| ClientError::Bye {
+            reason,
+            text: String::new(),
+        };
+        assert!(bye(ByeReason::SHUTDOWN).is_transient());
+        assert!(!bye(ByeReason::KICKED).is_transient());
+        let refused = |code| ClientError::Refused {
+            code,
+            text: String::new(),
+        };
+        assert!(refused(RefuseCode::SHUTTING_DOWN).is_transient());
+        assert!(refused(RefuseCode::HUB_FULL).is_transient());
+        assert!(!refused(RefuseCode::NOT_PERMITTED).is_transient());
+        assert!(!refused(RefuseCode::UNSUPPORTED_VERSION).is_transient());
     }
 
     #[test]

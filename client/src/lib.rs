@@ -7,20 +7,28 @@
 //!   place that knows one platform from the other.
 //! - [`Connection`]: one session with a hub: the `HELLO`/`WELCOME` handshake, the events
 //!   a hub sends, buffered sending and [`Connection::confirm`], which proves the hub has
-//!   taken everything sent so far.
+//!   taken everything sent so far; the keepalive both ways (answering the hub's `PING`s,
+//!   noticing a silent hub).
 //! - [`ClientError`]: every way a session can fail, each with its cause and its fix.
 //! - [`SeqTracker`]: turns sequence numbers into "you missed these" facts, so that no loss
 //!   goes unnoticed.
-//! - [`output`]: how `listen` prints a broadcast (plain, pretty, JSON lines).
+//! - [`output`]: how `listen` prints a message (plain, pretty, JSON lines).
+//! - [`Backoff`]: bounded, jittered exponential waits between reconnection attempts.
+//! - [`load`]: the load tool (`pipehub-client load`): many listeners, publishers, the
+//!   raw baseline, and the report.
 
-mod codec;
+pub mod backoff;
 mod connection;
 mod error;
+pub mod load;
 pub mod output;
 mod seq;
 pub mod transport;
 
-pub use connection::{Connection, Event};
+pub use backoff::Backoff;
+pub use connection::{
+    CONNECT_RETRY, Connection, DEFAULT_KEEPALIVE, Event, WELCOME_TIMEOUT, WRITE_BATCH,
+};
 pub use error::ClientError;
 pub use output::Format;
 pub use seq::{Gap, SeqTracker};

@@ -1,30 +1,45 @@
-//! How `listen` writes a broadcast to its output: one line per message in one of three
-//! [`Format`]s.
+//! How `listen` writes a message to its output: one line per message in one of three
+//! [`Format`]s. A message is a broadcast ([`write_broadcast`]) or a direct message from
+//! the operator to this client alone ([`write_direct`]), which has no sequence number.
 //!
 //! - [`Format::Plain`] is for pipes: exactly the body's bytes and a newline, so
-//!   `pipehub-client listen | grep x` sees what the sender sent.
-//! - [`Format::Pretty`] is for people at a terminal: time, sequence number, sender, body.
-//!   Control characters in the body are escaped (`\n`, `\u{1b}`), so a message can neither
-//!   span lines nor drive the terminal.
-//! - [`Format::Json`] is for programs: one JSON object per line, binary-safe.
+//!   `pipehub-client listen | grep x` sees what the sender sent. Direct messages look
+//!   the same.
+//! - [`Format::Pretty`] is for people at a terminal: time, sequence number, sender, body;
+//!   a direct message says so instead of giving a sequence number. Control characters in
+//!   the body are escaped (`\n`, `\u{1b}`), so a message can neither span lines nor drive
+//!   the terminal.
+//! - [`Format::Json`] is for programs: one JSON object per line, binary-safe; a direct
+//!   message has `"direct":true` and no `seq`.
 //!
 //! Writers take any `io::Write`; the caller decides about buffering and flushing.
 
 use std::io::{self, Write};
 
-use pipehub_protocol::{Broadcast, ClientId};
+use pipehub_protocol::{Broadcast, ClientId, Seq};
 use serde::Serialize;
 
-/// An output format for broadcasts.
+/// An output format for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// The body's bytes, then `\n`.
     Plain,
-    /// `HH:MM:SS.mmm #seq <sender> body`, time in UTC, body as (lossy) UTF-8.
+    /// `HH:MM:SS.mmm #seq <sender> body`, time in UTC, body as (lossy) UTF-8; for a
+    /// direct message `HH:MM:SS.mmm direct from SENDER: body`.
     Pretty,
     /// `{"seq":N,"sender":N,"timestamp_us":N,"body":"..."}`; a body that is not UTF-8 is
-    /// given as `"body_hex"` instead of `"body"`.
+    /// given as `"body_hex"` instead of `"body"`. A direct message has `"direct":true`
+    /// instead of `"seq"`.
     Json,
+}
+
+/// One message to write, whatever frame it came in.
+struct Message<'a> {
+    /// The broadcast's sequence number; `None` for a direct message.
+    seq: Option<Seq>,
+    sender: ClientId,
+    timestamp_us: u64,
+    body: &'a [u8],
 }
 
 /// Writes `broadcast` as one line in `format`.
@@ -33,30 +48,58 @@ pub fn write_broadcast(
     format: Format,
     broadcast: &Broadcast,
 ) -> io::Result<()> {
+    let message = Message {
+        seq: Some(broadcast.seq),
+        sender: broadcast.sender,
+        timestamp_us: broadcast.timestamp_us,
+        body: &broadcast.body,
+    };
+    write_message(out, format, &message)
+}
+
+/// Writes a direct message (`DIRECT`: for this client alone, no sequence number) as one
+/// line in `format`.
+pub fn write_direct(
+    out: &mut impl Write,
+    format: Format,
+    sender: ClientId,
+    timestamp_us: u64,
+    body: &[u8],
+) -> io::Result<()> {
+    let message = Message {
+        seq: None,
+        sender,
+        timestamp_us,
+        body,
+    };
+    write_message(out, format, &message)
+}
+
+fn write_message(out: &mut impl Write, format: Format, message: &Message) -> io::Result<()> {
     match format {
-        Format::Plain => write_plain(out, broadcast),
-        Format::Pretty => write_pretty(out, broadcast),
-        Format::Json => write_json(out, broadcast),
+        Format::Plain => write_plain(out, message),
+        Format::Pretty => write_pretty(out, message),
+        Format::Json => write_json(out, message),
     }
 }
 
-fn write_plain(out: &mut impl Write, broadcast: &Broadcast) -> io::Result<()> {
-    out.write_all(&broadcast.body)?;
+fn write_plain(out: &mut impl Write, message: &Message) -> io::Result<()> {
+    out.write_all(message.body)?;
     out.write_all(b"\n")
 }
 
-fn write_pretty(out: &mut impl Write, broadcast: &Broadcast) -> io::Result<()> {
-    let millis_of_day = (broadcast.timestamp_us / 1_000) % (24 * 60 * 60 * 1_000);
+fn write_pretty(out: &mut impl Write, message: &Message) -> io::Result<()> {
+    let millis_of_day = (message.timestamp_us / 1_000) % (24 * 60 * 60 * 1_000);
     let (hours, rest) = (millis_of_day / 3_600_000, millis_of_day % 3_600_000);
     let (minutes, rest) = (rest / 60_000, rest % 60_000);
     let (seconds, millis) = (rest / 1_000, rest % 1_000);
-    write!(
-        out,
-        "{hours:02}:{minutes:02}:{seconds:02}.{millis:03} #{} <{}> ",
-        broadcast.seq,
-        SenderName(broadcast.sender)
-    )?;
-    for c in String::from_utf8_lossy(&broadcast.body).chars() {
+    write!(out, "{hours:02}:{minutes:02}:{seconds:02}.{millis:03} ")?;
+    let sender = SenderName(message.sender);
+    match message.seq {
+        Some(seq) => write!(out, "#{seq} <{sender}> ")?,
+        None => write!(out, "direct from {sender}: ")?,
+    }
+    for c in String::from_utf8_lossy(message.body).chars() {
         if c.is_control() && c != '\t' {
             write!(out, "{}", c.escape_debug())?;
         } else {
@@ -66,15 +109,16 @@ fn write_pretty(out: &mut impl Write, broadcast: &Broadcast) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
-fn write_json(out: &mut impl Write, broadcast: &Broadcast) -> io::Result<()> {
-    let (body, body_hex) = match std::str::from_utf8(&broadcast.body) {
+fn write_json(out: &mut impl Write, message: &Message) -> io::Result<()> {
+    let (body, body_hex) = match std::str::from_utf8(message.body) {
         Ok(text) => (Some(text), None),
-        Err(_) => (None, Some(hex(&broadcast.body))),
+        Err(_) => (None, Some(hex(message.body))),
     };
-    let line = JsonBroadcast {
-        seq: broadcast.seq.0,
-        sender: broadcast.sender.0,
-        timestamp_us: broadcast.timestamp_us,
+    let line = JsonMessage {
+        seq: message.seq.map(|seq| seq.0),
+        direct: message.seq.is_none(),
+        sender: message.sender.0,
+        timestamp_us: message.timestamp_us,
         body,
         body_hex,
     };
@@ -82,16 +126,24 @@ fn write_json(out: &mut impl Write, broadcast: &Broadcast) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// The JSON shape of one broadcast; exactly one of `body` and `body_hex` is present.
+/// The JSON shape of one message: `seq` for a broadcast, `"direct":true` for a direct
+/// message; exactly one of `body` and `body_hex`.
 #[derive(Serialize)]
-struct JsonBroadcast<'a> {
-    seq: u64,
+struct JsonMessage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(skip_serializing_if = "is_false")]
+    direct: bool,
     sender: u64,
     timestamp_us: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     body_hex: Option<String>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// A sender as people read it: `operator` for the hub console, else `client N`.
@@ -122,7 +174,6 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use pipehub_protocol::Seq;
 
     use super::*;
 
@@ -198,6 +249,38 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out),
             "{\"seq\":42,\"sender\":2,\"timestamp_us\":1704164645678901,\"body_hex\":\"00ff10\"}\n"
+        );
+    }
+
+    fn render_direct(format: Format, body: &[u8]) -> String {
+        let mut out = Vec::new();
+        let written = write_direct(&mut out, format, ClientId::OPERATOR, TIMESTAMP_US, body);
+        assert!(written.is_ok(), "{written:?}");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn plain_direct_is_the_body_and_a_newline() {
+        assert_eq!(render_direct(Format::Plain, b"just you"), "just you\n");
+    }
+
+    #[test]
+    fn pretty_direct_is_marked_and_has_no_seq() {
+        assert_eq!(
+            render_direct(Format::Pretty, b"see me\n"),
+            "03:04:05.678 direct from operator: see me\\n\n"
+        );
+    }
+
+    #[test]
+    fn json_direct_says_direct_and_has_no_seq() {
+        assert_eq!(
+            render_direct(Format::Json, b"hi"),
+            "{\"direct\":true,\"sender\":0,\"timestamp_us\":1704164645678901,\"body\":\"hi\"}\n"
+        );
+        assert_eq!(
+            render_direct(Format::Json, b"\xff"),
+            "{\"direct\":true,\"sender\":0,\"timestamp_us\":1704164645678901,\"body_hex\":\"ff\"}\n"
         );
     }
 

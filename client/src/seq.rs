@@ -98,6 +98,18 @@ impl SeqTracker {
         self.expected = Some(next_seq);
     }
 
+    /// Follows a new numbering from here on: the next broadcast must be `next`, or any
+    /// with `None`. For a hub that was restarted (its numbers begin again at 1). The
+    /// counts so far are kept.
+    pub fn renumber(&mut self, next: Option<Seq>) {
+        self.expected = next;
+    }
+
+    /// The sequence number the next broadcast must have, if it is known.
+    pub fn expected(&self) -> Option<Seq> {
+        self.expected
+    }
+
     /// Broadcasts received.
     pub fn received(&self) -> u64 {
         self.received
@@ -205,6 +217,20 @@ mod tests {
         tracker.observe_lagged(3, Seq(10));
         tracker.observe_lagged(4, Seq(20));
         assert_eq!(tracker.missed(), 7);
+    }
+
+    #[test]
+    fn renumbering_keeps_the_counts() {
+        let mut tracker = SeqTracker::starting_after(Seq(40));
+        tracker.observe_broadcast(Seq(41));
+        tracker.observe_lagged(2, Seq(44));
+        tracker.renumber(Some(Seq(1)));
+        assert_eq!(tracker.expected(), Some(Seq(1)));
+        assert_eq!(tracker.observe_broadcast(Seq(1)), None);
+        assert_eq!((tracker.received(), tracker.missed()), (2, 2));
+        tracker.renumber(None);
+        assert_eq!(tracker.observe_broadcast(Seq(9)), None);
+        assert_eq!(tracker.expected(), Some(Seq(10)));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use std::io;
 
+use pipehub_protocol::endpoint;
+
 /// A connected byte stream to a hub.
 #[cfg(unix)]
 pub type Stream = tokio::net::UnixStream;
@@ -15,13 +17,15 @@ pub type Stream = tokio::net::UnixStream;
 #[cfg(windows)]
 pub type Stream = tokio::net::windows::named_pipe::NamedPipeClient;
 
-/// Connects to the Unix socket at the path `endpoint`.
+/// Connects to the Unix socket at the path `endpoint`, or where .NET would look for the
+/// pipe of a `pipe:NAME` endpoint (see [`endpoint::resolve`]).
 #[cfg(unix)]
 pub async fn connect(endpoint: &str) -> io::Result<Stream> {
-    tokio::net::UnixStream::connect(endpoint).await
+    tokio::net::UnixStream::connect(endpoint::resolve(endpoint)).await
 }
 
-/// Connects to the named pipe `endpoint` (a bare name `NAME` means `\\.\pipe\NAME`).
+/// Connects to the named pipe `endpoint` (a bare name `NAME` or `pipe:NAME` means
+/// `\\.\pipe\NAME`).
 ///
 /// A pipe server has a fixed number of instances waiting for clients; while all of them
 /// are taken, opening fails with `ERROR_PIPE_BUSY` until the hub creates the next one. That
@@ -32,7 +36,7 @@ pub async fn connect(endpoint: &str) -> io::Result<Stream> {
     use tokio::net::windows::named_pipe::ClientOptions;
     use tokio::time::Instant;
 
-    let path = pipehub_protocol::endpoint::pipe_path(endpoint);
+    let path = endpoint::resolve(endpoint);
     let deadline = Instant::now() + PIPE_BUSY_WAIT;
     loop {
         match ClientOptions::new().open(&path) {

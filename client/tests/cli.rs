@@ -8,8 +8,10 @@ mod common;
 use std::process::{Output, Stdio};
 
 use bytes::Bytes;
-use common::{FakeHub, broadcast, missing_endpoint};
-use pipehub_client::protocol::{ByeReason, ClientId, Frame, RefuseCode, Role, Seq};
+use common::{FakeHub, INSTANCE, broadcast, direct, missing_endpoint, welcome};
+use pipehub_client::protocol::{
+    ByeReason, ClientId, Frame, Hello, HubInstance, RefuseCode, Role, Seq, Welcome,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -333,4 +335,334 @@ async fn usage_error_exits_2() {
     let (_dir, path) = missing_endpoint();
     let output = run(&path.to_string_lossy(), &["listen", "--count", "0"], b"").await;
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn listen_prints_direct_messages_without_counting_them() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        for _ in 0..3 {
+            let (mut side, _) = hub.accept_welcomed(0).await;
+            side.send_all([broadcast(1, "one"), direct("just you"), broadcast(2, "two")])
+                .await;
+            side.recv().await;
+        }
+    });
+
+    let plain = run(&endpoint, &["listen", "--count", "2"], b"").await;
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    assert_eq!(plain.stdout, b"one\njust you\ntwo\n");
+
+    let pretty = run(
+        &endpoint,
+        &["listen", "--count", "2", "--format", "pretty"],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&pretty.stdout),
+        "22:13:20.000 #1 <client 3> one\n\
+         22:13:20.000 direct from operator: just you\n\
+         22:13:20.000 #2 <client 3> two\n"
+    );
+
+    let json = run(
+        &endpoint,
+        &["listen", "--count", "2", "--format", "json"],
+        b"",
+    )
+    .await;
+    let lines: Vec<String> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        lines[1],
+        "{\"direct\":true,\"sender\":0,\"timestamp_us\":1700000000000000,\"body\":\"just you\"}"
+    );
+}
+
+#[tokio::test]
+async fn listen_last_asks_for_the_last_k() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, hello) = hub.accept_welcomed(50).await;
+        // Holds only 48 to 50 of the last 10 asked for: no loss to report.
+        side.send_all([broadcast(48, "a"), broadcast(49, "b"), broadcast(50, "c")])
+            .await;
+        side.recv().await;
+        hello
+    });
+
+    let output = run(&endpoint, &["listen", "--last", "10", "--count", "3"], b"").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"a\nb\nc\n");
+    assert_eq!(stderr(&output), "");
+    let hello = server.await.expect("hub task");
+    assert_eq!(hello.last, Some(10));
+    assert_eq!(hello.resume, None);
+}
+
+/// Accepts the next client, checks it is a listener and welcomes it as `welcome` says.
+async fn session(hub: &FakeHub, welcome: Welcome) -> (common::HubSide, Hello) {
+    let (side, hello) = hub.accept_with(welcome).await;
+    assert_eq!(hello.role, Role::Listener);
+    (side, hello)
+}
+
+#[tokio::test]
+async fn listen_reconnects_and_resumes_after_the_last_message_printed() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, first) = session(&hub, welcome(10)).await;
+        side.send_all([broadcast(11, "a"), broadcast(12, "b")])
+            .await;
+        drop(side); // the connection is lost, without BYE
+        let (mut side, second) = session(&hub, welcome(14)).await;
+        // The hub resumes exactly after 12, then goes on live.
+        side.send_all([broadcast(13, "c"), broadcast(14, "d"), broadcast(15, "e")])
+            .await;
+        side.recv().await;
+        (first, second)
+    });
+
+    let output = run(
+        &endpoint,
+        &["listen", "--reconnect", "--count", "5", "--name", "tail"],
+        b"",
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        output.stdout, b"a\nb\nc\nd\ne\n",
+        "each message once, in order"
+    );
+    let stderr = stderr(&output);
+    assert!(
+        stderr.contains("lost the connection to the hub at"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("reconnecting"), "{stderr}");
+    assert!(stderr.contains("going on after #12"), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    let (first, second) = server.await.expect("hub task");
+    assert_eq!(first.resume, None);
+    assert_eq!(second.resume, Some((INSTANCE, Seq(12))));
+    assert_eq!(second.name, "tail");
+    assert_eq!(
+        second.last,
+        Some(u32::MAX),
+        "asks a new instance for all it holds"
+    );
+}
+
+#[tokio::test]
+async fn listen_resumes_after_the_welcome_when_nothing_was_printed() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (side, _) = session(&hub, welcome(30)).await;
+        drop(side);
+        let (mut side, second) = session(&hub, welcome(31)).await;
+        side.send(broadcast(31, "x")).await;
+        side.recv().await;
+        second
+    });
+
+    let output = run(&endpoint, &["listen", "--reconnect", "--count", "1"], b"").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"x\n");
+    let second = server.await.expect("hub task");
+    assert_eq!(second.resume, Some((INSTANCE, Seq(30))));
+}
+
+#[tokio::test]
+async fn listen_reports_a_lag_announced_after_a_resume() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = session(&hub, welcome(0)).await;
+        side.send(broadcast(1, "a")).await;
+        drop(side);
+        let (mut side, _) = session(&hub, welcome(900)).await;
+        // The hub no longer holds 2 to 400.
+        side.send_all([
+            Frame::Lagged {
+                missed: 399,
+                next_seq: Seq(401),
+            },
+            broadcast(401, "b"),
+        ])
+        .await;
+        side.recv().await;
+    });
+
+    let output = run(&endpoint, &["listen", "--reconnect", "--count", "2"], b"").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"a\nb\n");
+    let stderr = stderr(&output);
+    assert!(
+        stderr.contains("missed 399 messages; continuing at #401"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[tokio::test]
+async fn listen_says_when_the_hub_is_a_new_instance() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = session(&hub, welcome(0)).await;
+        side.send_all([broadcast(1, "old 1"), broadcast(2, "old 2")])
+            .await;
+        drop(side);
+        let restarted = Welcome {
+            hub_instance: HubInstance(0x5678),
+            client_id: ClientId(1),
+            ..welcome(6)
+        };
+        let (mut side, second) = session(&hub, restarted).await;
+        // It no longer holds 1 and 2 of its own broadcasts, and replays 3 to 6.
+        side.send_all([broadcast(3, "new 3"), broadcast(4, "new 4")])
+            .await;
+        side.recv().await;
+        second
+    });
+
+    let output = run(&endpoint, &["listen", "--reconnect", "--count", "4"], b"").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"old 1\nold 2\nnew 3\nnew 4\n");
+    let stderr = stderr(&output);
+    assert!(stderr.contains("new hub instance"), "{stderr}");
+    assert!(
+        stderr.contains("Messages the previous instance broadcast after #2 may have been lost"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("how many cannot be known"), "{stderr}");
+    assert!(
+        stderr.contains("missed 2 messages of the new hub instance (#1 to #2)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let second = server.await.expect("hub task");
+    assert_eq!(second.resume, Some((INSTANCE, Seq(2))));
+    assert_eq!(second.last, Some(u32::MAX));
+}
+
+#[tokio::test]
+async fn listen_reconnects_after_a_bye_for_shutdown() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = session(&hub, welcome(0)).await;
+        side.send_all([
+            broadcast(1, "before"),
+            Frame::Bye {
+                reason: ByeReason::SHUTDOWN,
+                text: "restarting".into(),
+            },
+        ])
+        .await;
+        drop(side);
+        let (mut side, _) = session(&hub, welcome(1)).await;
+        side.send(broadcast(2, "after")).await;
+        side.recv().await;
+    });
+
+    let output = run(&endpoint, &["listen", "--reconnect", "--count", "2"], b"").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"before\nafter\n");
+    let stderr = stderr(&output);
+    assert!(stderr.contains("shutdown: restarting"), "{stderr}");
+    assert!(stderr.contains("going on after #1"), "{stderr}");
+}
+
+#[tokio::test]
+async fn listen_does_not_reconnect_when_kicked() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        for _ in 0..2 {
+            let (mut side, _) = session(&hub, welcome(0)).await;
+            side.send_all([
+                broadcast(1, "x"),
+                Frame::Bye {
+                    reason: ByeReason::KICKED,
+                    text: "enough".into(),
+                },
+            ])
+            .await;
+        }
+    });
+
+    let output = run(&endpoint, &["listen", "--reconnect"], b"").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"x\n");
+    let stderr_text = stderr(&output);
+    assert!(stderr_text.contains("kicked: enough"), "{stderr_text}");
+    assert!(!stderr_text.contains("reconnect"), "{stderr_text}");
+
+    let output = run(&endpoint, &["listen", "--reconnect", "--count", "2"], b"").await;
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn listen_gives_up_on_a_silent_hub() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        // Takes the keepalive PING and answers nothing.
+        let probe = side.recv().await;
+        side.recv().await;
+        probe
+    });
+
+    let output = run(&endpoint, &["listen", "--keepalive", "0.2"], b"").await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let stderr = stderr(&output);
+    assert!(
+        stderr.contains(&format!("the hub at {endpoint} sent nothing for")),
+        "{stderr}"
+    );
+    assert!(matches!(
+        server.await.expect("hub task"),
+        Some(Frame::Ping(_))
+    ));
+}
+
+#[tokio::test]
+async fn send_answers_the_hubs_ping() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send(Frame::Ping(77)).await;
+        let mut frames = Vec::new();
+        loop {
+            match side.recv().await {
+                Some(Frame::Ping(nonce)) => {
+                    side.send(Frame::Pong(nonce)).await;
+                    return frames;
+                }
+                Some(frame) => frames.push(frame),
+                None => panic!("closed before the final PING"),
+            }
+        }
+    });
+
+    let output = run(&endpoint, &["send"], b"one\n").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let frames = server.await.expect("hub task");
+    assert!(frames.contains(&Frame::Pong(77)), "{frames:?}");
+    assert!(
+        frames.contains(&Frame::Send(Bytes::from_static(b"one"))),
+        "{frames:?}"
+    );
 }

@@ -1,5 +1,5 @@
-//! `Connection` against a scripted fake hub: the handshake, every event, `confirm`, and
-//! the errors a session can end with.
+//! `Connection` against a scripted fake hub: the handshake, every event, `confirm`, the
+//! keepalive both ways, and the errors a session can end with.
 
 #![cfg(unix)]
 
@@ -8,9 +8,10 @@ mod common;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{FakeHub, broadcast, missing_endpoint, welcome};
+use common::{FakeHub, broadcast, direct, missing_endpoint, welcome};
 use pipehub_client::protocol::{
-    ByeReason, ClientId, ErrorCode, Frame, Hello, ProtocolError, RefuseCode, Role, Seq, Welcome,
+    ByeReason, ClientId, ErrorCode, Frame, Hello, HubInstance, ProtocolError, RefuseCode, Role,
+    Seq, Welcome,
 };
 use pipehub_client::{ClientError, Connection, Event};
 use tokio::time::Instant;
@@ -401,17 +402,34 @@ async fn frames_of_unknown_type_are_skipped() {
 }
 
 #[tokio::test]
+async fn an_unknown_type_below_0x80_is_a_broken_hub_not_a_newer_one() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send_raw(&[0, 0, 0, 1, 0x7e]).await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let err = connection.next_event().await.expect_err("unknown type");
+    assert!(
+        matches!(err, ClientError::Protocol(ProtocolError::UnknownType(0x7e))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn frames_over_the_welcomed_limit_are_refused() {
     let hub = FakeHub::bind();
     let endpoint = hub.endpoint();
     tokio::spawn(async move {
-        let mut side = hub.accept().await;
-        side.expect_hello().await;
-        side.send(Frame::Welcome(Welcome {
-            max_frame: 256,
-            ..welcome(0)
-        }))
-        .await;
+        let (mut side, _) = hub
+            .accept_with(Welcome {
+                max_frame: 256,
+                ..welcome(0)
+            })
+            .await;
         side.send(broadcast(1, &"x".repeat(300))).await;
         side.recv().await;
     });
@@ -559,38 +577,53 @@ async fn close_before_pong_fails_confirm() {
 
 #[tokio::test]
 async fn oversized_message_is_refused_before_sending() {
+    // A listener's message goes to the operator only: the whole frame is its own.
+    message_limit_is_enforced(Role::Listener, 255).await;
+}
+
+#[tokio::test]
+async fn a_publishers_messages_leave_room_for_the_broadcast_header() {
+    // A publisher's message is broadcast in a frame 24 bytes longer than its SEND.
+    message_limit_is_enforced(Role::Publisher, 256 - 25).await;
+}
+
+/// With a `max_frame` of 256, a client of `role` may send `max` bytes and no more: one
+/// byte more is refused before anything is written, and what fits arrives whole.
+async fn message_limit_is_enforced(role: Role, max: usize) {
     let hub = FakeHub::bind();
     let endpoint = hub.endpoint();
     let server = tokio::spawn(async move {
-        let mut side = hub.accept().await;
-        side.expect_hello().await;
-        side.send(Frame::Welcome(Welcome {
-            max_frame: 256,
-            ..welcome(0)
-        }))
-        .await;
+        let (mut side, _) = hub
+            .accept_with(Welcome {
+                max_frame: 256,
+                ..welcome(0)
+            })
+            .await;
         let (bodies, nonce) = side.recv_until_ping().await;
         side.send(Frame::Pong(nonce)).await;
         bodies
     });
 
-    let mut connection = connect(&endpoint).await;
+    let mut connection = Connection::connect(&endpoint, Hello::new(role))
+        .await
+        .expect("connect");
+    assert_eq!(connection.max_message_len(), max);
     let err = connection
-        .send(Bytes::from(vec![b'x'; 256]))
+        .send(Bytes::from(vec![b'x'; max + 1]))
         .await
         .expect_err("too large");
     assert!(
-        matches!(err, ClientError::MessageTooLarge { len: 256, max: 255 }),
+        matches!(err, ClientError::MessageTooLarge { len, max: m } if len == max + 1 && m == max),
         "{err:?}"
     );
     connection
-        .send(Bytes::from(vec![b'y'; 255]))
+        .send(Bytes::from(vec![b'y'; max]))
         .await
         .expect("fits");
     connection.confirm().await.expect("confirm");
     let bodies = server.await.expect("hub task");
     assert_eq!(bodies.len(), 1);
-    assert_eq!(bodies[0].len(), 255);
+    assert_eq!(bodies[0].len(), max);
 }
 
 #[tokio::test]
@@ -630,4 +663,198 @@ async fn failed_write_reports_the_hubs_reason() {
         ),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_ping_from_the_hub_is_answered_and_not_surfaced() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send_all([Frame::Ping(0xfeed), broadcast(1, "after the ping")])
+            .await;
+        side.recv().await
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let event = connection.next_event().await.expect("event");
+    assert!(
+        matches!(&event, Some(Event::Broadcast(b)) if b.body == "after the ping"),
+        "{event:?}"
+    );
+    let answer = server.await.expect("hub task");
+    assert_eq!(answer, Some(Frame::Pong(0xfeed)));
+}
+
+#[tokio::test]
+async fn a_buffered_ping_alone_is_no_event_ready() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send_all([broadcast(1, "a"), Frame::Ping(5)]).await;
+        let _ = sent_tx.send(());
+        assert_eq!(side.recv().await, Some(Frame::Pong(5)));
+        side.send(direct("later")).await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    sent_rx.await.expect("hub wrote both");
+    assert!(matches!(
+        connection.next_event().await,
+        Ok(Some(Event::Broadcast(_)))
+    ));
+    // Only the PING is buffered: a printer should flush now rather than wait.
+    assert!(!connection.event_ready());
+    let event = connection.next_event().await.expect("event");
+    assert!(matches!(event, Some(Event::Direct { .. })), "{event:?}");
+}
+
+#[tokio::test]
+async fn a_direct_message_is_an_event_of_its_own() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(4).await;
+        side.send_all([direct("just you"), broadcast(5, "everyone")])
+            .await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let event = connection.next_event().await.expect("event");
+    assert_eq!(
+        event,
+        Some(Event::Direct {
+            sender: ClientId::OPERATOR,
+            timestamp_us: 1_700_000_000_000_000,
+            body: Bytes::from_static(b"just you"),
+        })
+    );
+    let event = connection.next_event().await.expect("event");
+    assert!(matches!(event, Some(Event::Broadcast(b)) if b.seq == Seq(5)));
+}
+
+#[tokio::test]
+async fn a_peer_that_never_welcomes_is_given_up() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let mut side = hub.accept().await;
+        side.expect_hello().await;
+        // Says nothing, and keeps the connection open.
+        side.recv().await;
+    });
+
+    let started = Instant::now();
+    let err = Connection::connect_within(&endpoint, listener(), Duration::from_millis(300))
+        .await
+        .expect_err("no WELCOME");
+    let waited = started.elapsed();
+    assert!(
+        matches!(&err, ClientError::WelcomeTimeout { endpoint: e, waited } if *e == endpoint && *waited == Duration::from_millis(300)),
+        "{err:?}"
+    );
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let message = err.to_string();
+    assert!(message.contains(&endpoint), "{message}");
+    assert!(message.contains("is it a pipehub hub?"), "{message}");
+}
+
+#[tokio::test]
+async fn a_silent_hub_is_pinged_then_given_up() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        // Reads the keepalive PING, answers nothing, keeps the connection open.
+        let probe = side.recv().await;
+        let after_probe = side.recv().await;
+        (probe, after_probe)
+    });
+
+    let mut connection = connect(&endpoint).await;
+    connection.set_keepalive(Some(Duration::from_millis(200)));
+    let started = Instant::now();
+    let err = connection.next_event().await.expect_err("hub silent");
+    let waited = started.elapsed();
+    assert!(
+        matches!(&err, ClientError::HubSilent { endpoint: e, silent_for } if *e == endpoint && *silent_for >= Duration::from_millis(400)),
+        "{err:?}"
+    );
+    assert!(waited >= Duration::from_millis(400), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    drop(connection);
+    let (probe, after_probe) = server.await.expect("hub task");
+    assert!(matches!(probe, Some(Frame::Ping(_))), "{probe:?}");
+    assert_eq!(after_probe, None, "one PING, then the client gave up");
+}
+
+#[tokio::test]
+async fn a_quiet_hub_that_answers_the_keepalive_is_kept() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        for _ in 0..3 {
+            match side.recv().await {
+                Some(Frame::Ping(nonce)) => side.send(Frame::Pong(nonce)).await,
+                other => panic!("expected a keepalive PING, got {other:?}"),
+            }
+        }
+        side.send(broadcast(1, "still here")).await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    connection.set_keepalive(Some(Duration::from_millis(150)));
+    // Three quiet intervals, each probed and answered; the PONGs are not surfaced.
+    let event = connection.next_event().await.expect("no HubSilent");
+    assert!(matches!(event, Some(Event::Broadcast(b)) if b.body == "still here"));
+}
+
+#[tokio::test]
+async fn keepalive_can_be_turned_off() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        side.send(broadcast(1, "late")).await;
+        side.recv().await
+    });
+
+    let mut connection = connect(&endpoint).await;
+    assert_eq!(
+        connection.keepalive(),
+        Some(pipehub_client::DEFAULT_KEEPALIVE)
+    );
+    connection.set_keepalive(Some(Duration::ZERO));
+    assert_eq!(connection.keepalive(), None);
+    let event = connection.next_event().await.expect("event");
+    assert!(matches!(event, Some(Event::Broadcast(_))));
+    drop(connection);
+    assert_eq!(server.await.expect("hub task"), None, "no PING was sent");
+}
+
+#[tokio::test]
+async fn a_hello_asks_for_resume_and_last() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move { hub.accept_welcomed(0).await.1 });
+
+    let hello = Hello::new(Role::Listener)
+        .with_name("tail")
+        .with_resume(HubInstance(9), Seq(41))
+        .with_last(5);
+    Connection::connect(&endpoint, hello)
+        .await
+        .expect("connect");
+    let received = server.await.expect("hub task");
+    assert_eq!(received.name, "tail");
+    assert_eq!(received.resume, Some((HubInstance(9), Seq(41))));
+    assert_eq!(received.last, Some(5));
 }

@@ -19,13 +19,15 @@ use super::exit::EXIT_CODES;
 #[command(name = "pipehub-client", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The hub's endpoint: a Unix socket path, or on Windows a pipe name (NAME means
-    /// \\.\pipe\NAME)
+    /// \\.\pipe\NAME); or pipe:NAME, where .NET's NamedPipeClientStream(".", NAME) looks
+    /// ($TMPDIR/CoreFxPipe_NAME on Unix, \\.\pipe\NAME on Windows)
     #[arg(
         long,
         global = true,
         value_name = "ENDPOINT",
         env = endpoint::ENV_VAR,
-        default_value_t = endpoint::from_env_or_default()
+        default_value_t = endpoint::from_env_or_default(),
+        value_parser = endpoint::parse
     )]
     pub endpoint: String,
 
@@ -42,12 +44,21 @@ pub struct Cli {
 pub enum Command {
     Listen(ListenArgs),
     Send(SendArgs),
+    Load(super::load::LoadArgs),
+    /// Listeners for a parent `load --procs` (internal)
+    #[command(name = "__load-worker", hide = true)]
+    LoadWorker(super::load::WorkerArgs),
+    /// The raw baseline fan-out server for `load --baseline raw` (internal)
+    #[command(name = "__raw-fanout", hide = true)]
+    RawFanout,
 }
 
 /// Print every message the hub broadcasts, one per line, until the hub says BYE
 ///
-/// Messages go to stdout. If this client falls behind, the hub skips messages and says
-/// how many; that, and any other gap in the sequence numbers, is reported on stderr.
+/// Messages go to stdout, and so do direct messages the hub's operator sends to this
+/// client alone (marked as direct in the pretty and json formats). If this client falls
+/// behind, the hub skips messages and says how many; that, and any other gap in the
+/// sequence numbers, is reported on stderr.
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct ListenArgs {
@@ -55,9 +66,29 @@ pub struct ListenArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<FormatArg>,
 
-    /// Exit after N messages
+    /// Exit after N broadcast messages (direct messages are printed but not counted;
+    /// with --reconnect, the count goes on across reconnections)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
+
+    /// Start with up to the last K messages the hub still holds, then live ones
+    #[arg(long, value_name = "K")]
+    pub last: Option<u32>,
+
+    /// When the connection is lost (the hub closed it without BYE, went silent, or said
+    /// BYE because it shut down), reconnect and go on after the last message printed:
+    /// retries every 0.1 s at first, doubling up to 5 s (±20 %), until the hub is back.
+    /// Across a brief disconnection every message is printed once; across a hub restart,
+    /// stderr says that messages may have been lost. A client the operator removed does
+    /// not reconnect
+    #[arg(long)]
+    pub reconnect: bool,
+
+    /// Send the hub a PING after this many seconds without a frame from it, and give up
+    /// on it (or reconnect, with --reconnect) after as many again without an answer
+    /// (0: never)
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_wait)]
+    pub keepalive: Duration,
 
     /// A name the hub's operator sees for this client (at most 64 bytes)
     #[arg(long, value_name = "NAME", value_parser = parse_name)]
@@ -143,6 +174,39 @@ mod tests {
     }
 
     #[test]
+    fn listen_options_parse() {
+        let cli = Cli::try_parse_from([
+            "pipehub-client",
+            "listen",
+            "--last",
+            "10",
+            "--reconnect",
+            "--keepalive",
+            "0.5",
+        ]);
+        let Ok(Cli {
+            command: Command::Listen(args),
+            ..
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(args.last, Some(10));
+        assert!(args.reconnect);
+        assert_eq!(args.keepalive, Duration::from_millis(500));
+
+        let Ok(Cli {
+            command: Command::Listen(args),
+            ..
+        }) = Cli::try_parse_from(["pipehub-client", "listen"])
+        else {
+            panic!("listen without options");
+        };
+        assert_eq!((args.last, args.reconnect), (None, false));
+        assert_eq!(args.keepalive, Duration::from_secs(30));
+    }
+
+    #[test]
     fn name_is_limited_to_64_bytes() {
         assert!(parse_name(&"x".repeat(64)).is_ok());
         assert!(parse_name(&"x".repeat(65)).is_err());
@@ -163,5 +227,17 @@ mod tests {
         assert!(
             matches!(&cli, Ok(cli) if cli.endpoint == "/x" && cli.wait == Duration::from_secs(2))
         );
+    }
+
+    #[test]
+    fn a_pipe_endpoint_needs_a_bare_name() {
+        for bad in ["pipe:", "pipe:a/b"] {
+            let err = Cli::try_parse_from(["pipehub-client", "--endpoint", bad, "listen"])
+                .map(|_| ())
+                .map_err(|err| err.kind());
+            assert_eq!(err, Err(clap::error::ErrorKind::ValueValidation), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["pipehub-client", "--endpoint", "pipe:testpipe", "listen"]);
+        assert!(matches!(cli, Ok(cli) if cli.endpoint == "pipe:testpipe"));
     }
 }

@@ -13,12 +13,17 @@ Exit codes:
   0  success (listen: --count messages printed, or the hub said BYE and no --count was
      given; send: the hub confirmed every message)
   1  runtime error: I/O error, the hub reported a protocol ERROR, the connection closed
-     without BYE, a message too long for the hub
+     without BYE, the hub did not answer HELLO or went silent (keepalive), a message too
+     long for the hub
   2  usage error
   3  no hub at the endpoint
   4  the hub refused the session
   5  the hub said BYE too early (listen: before --count messages arrived; send: before it
-     confirmed every message)";
+     confirmed every message)
+With listen --reconnect, a lost connection and a BYE for shutdown are not an end: listen
+reconnects. A BYE because the operator removed the client still ends it (0, or 5 before
+--count messages), and so does a protocol ERROR or a refusal other than \"hub full\" or
+\"shutting down\" (1 or 4).";
 
 /// Why the command ended, as a process exit code. Usage errors (2) are clap's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

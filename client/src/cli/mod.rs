@@ -9,6 +9,7 @@
 mod args;
 mod exit;
 mod listen;
+mod load;
 mod send;
 
 use std::fmt::Display;
@@ -37,6 +38,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Listen(args) => listen::run(&endpoint, cli.wait, args).await,
             Command::Send(args) => send::run(&endpoint, cli.wait, args).await,
+            Command::Load(args) => load::run(&endpoint, args).await,
+            Command::LoadWorker(args) => load::run_worker(&endpoint, args).await,
+            Command::RawFanout => load::run_raw(&endpoint).await,
         }
     };
     command.instrument(span).await

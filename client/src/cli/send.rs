@@ -3,19 +3,24 @@
 //!
 //! Messages are queued and written in batches; a batch is written as soon as stdin has
 //! nothing more ready, so `tail -f log | pipehub-client send` forwards each line without
-//! delay. At the end, [`Connection::confirm`] waits for the hub's answer to a `PING`, which
-//! the hub sends only after handling every earlier message.
+//! delay. While stdin is quiet, the connection is still read: the hub's keepalive `PING`s
+//! are answered (a publisher that never reads is closed after two keepalive intervals),
+//! a `BYE` or `ERROR` ends the command at once, and a direct message from the operator is
+//! shown on stderr. At the end, [`Connection::confirm`] waits for the hub's answer to a
+//! `PING`, which the hub sends only after handling every earlier message.
 
 use std::ffi::OsString;
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
+use pipehub_client::output::SenderName;
 use pipehub_client::protocol::{Hello, Role};
-use pipehub_client::{ClientError, Connection};
+use pipehub_client::{ClientError, Connection, Event};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::args::SendArgs;
+use super::notice;
 
 /// How much of stdin is read at once.
 const STDIN_BUFFER: usize = 64 * 1024;
@@ -64,12 +69,15 @@ async fn send_stdin(connection: &mut Connection) -> anyhow::Result<u64> {
     let mut sent = 0u64;
     loop {
         let mut line = Vec::new();
-        if stdin
-            .read_until(b'\n', &mut line)
-            .await
-            .context("could not read stdin")?
-            == 0
-        {
+        let read = loop {
+            // `read_until` keeps what it has read in `line` when the other branch wins,
+            // and the next call goes on from there.
+            tokio::select! {
+                read = stdin.read_until(b'\n', &mut line) => break read,
+                event = connection.next_event() => hub_spoke(event)?,
+            }
+        };
+        if read.context("could not read stdin")? == 0 {
             return Ok(sent);
         }
         let message = Bytes::from(strip_line_end(line));
@@ -90,6 +98,25 @@ async fn send_stdin(connection: &mut Connection) -> anyhow::Result<u64> {
         if stdin.buffer().is_empty() {
             connection.flush().await?;
         }
+    }
+}
+
+/// Handles what the hub said while a publisher waits for input: a direct message is
+/// shown; a `BYE`, an `ERROR` or the end of the connection is the end of the command.
+fn hub_spoke(event: Result<Option<Event>, ClientError>) -> Result<(), ClientError> {
+    match event? {
+        Some(Event::Direct { sender, body, .. }) => {
+            notice(format_args!(
+                "direct message from {}: {}",
+                SenderName(sender),
+                String::from_utf8_lossy(&body).escape_debug()
+            ));
+            Ok(())
+        }
+        Some(Event::Bye { reason, text }) => Err(ClientError::Bye { reason, text }),
+        // Publishers receive no broadcasts; a PONG can only be a stale answer.
+        Some(Event::Broadcast(_) | Event::Lagged { .. } | Event::Pong(_)) => Ok(()),
+        None => Err(ClientError::Closed),
     }
 }
 

@@ -54,9 +54,14 @@ impl FakeHub {
 
     /// Accepts a client, checks its `HELLO` and welcomes it with `current_seq`.
     pub async fn accept_welcomed(&self, current_seq: u64) -> (HubSide, Hello) {
+        self.accept_with(welcome(current_seq)).await
+    }
+
+    /// Accepts a client, checks its `HELLO` and answers with `welcome`.
+    pub async fn accept_with(&self, welcome: Welcome) -> (HubSide, Hello) {
         let mut side = self.accept().await;
         let hello = side.expect_hello().await;
-        side.send(Frame::Welcome(welcome(current_seq))).await;
+        side.send(Frame::Welcome(welcome)).await;
         (side, hello)
     }
 }
@@ -134,15 +139,27 @@ impl HubSide {
     }
 }
 
-/// A `WELCOME` for client 7 with default limits.
+/// The hub instance of [`welcome`].
+pub const INSTANCE: HubInstance = HubInstance(0x1234);
+
+/// A `WELCOME` for client 7 with default limits, from hub instance [`INSTANCE`].
 pub fn welcome(current_seq: u64) -> Welcome {
     Welcome {
         version: VERSION,
         client_id: ClientId(7),
-        hub_instance: HubInstance(0x1234),
+        hub_instance: INSTANCE,
         current_seq: Seq(current_seq),
         max_frame: DEFAULT_MAX_FRAME,
         queue_frames: 1024,
+    }
+}
+
+/// A direct message from the operator.
+pub fn direct(body: &str) -> Frame {
+    Frame::Direct {
+        sender: ClientId::OPERATOR,
+        timestamp_us: 1_700_000_000_000_000,
+        body: Bytes::copy_from_slice(body.as_bytes()),
     }
 }
 

@@ -1,0 +1,302 @@
+//! The process under test, seen from outside: a `pipehub` (or raw baseline) the load
+//! command starts itself, or a hub that is already running.
+//!
+//! A spawned target gets a fresh private directory for its endpoint, stdin from
+//! `/dev/null` (so a hub's console reads end of input and keeps serving), stdout
+//! discarded (the console's join notices) and stderr in a log file, shown if it fails to
+//! start. It is ready when its socket file appears: both the hub and the raw baseline
+//! move the socket into place only once it accepts connections.
+//!
+//! Measured from outside through `/proc` (Linux): resident memory (`VmRSS` in
+//! `/proc/PID/status`) and CPU time (`utime + stime` in `/proc/PID/stat`, in clock ticks).
+//! For a running hub the PID comes from the socket itself (`SO_PEERCRED`). Elsewhere
+//! these numbers are simply absent from the report.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// How long a spawned target may take to start serving.
+#[cfg(unix)]
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a spawned target may take to exit after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What runs at the endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// A pipehub hub.
+    Hub,
+    /// The raw baseline fan-out.
+    Raw,
+}
+
+impl TargetKind {
+    /// `hub` or `raw`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Hub => "hub",
+            TargetKind::Raw => "raw",
+        }
+    }
+
+    /// What it is, for a sentence: `hub` or `raw baseline`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TargetKind::Hub => "hub",
+            TargetKind::Raw => "raw baseline",
+        }
+    }
+}
+
+/// A target the load command measures.
+pub struct Target {
+    pub kind: TargetKind,
+    pub endpoint: String,
+    /// Its process ID, when known.
+    pub pid: Option<u32>,
+    child: Option<tokio::process::Child>,
+    scratch: Option<Scratch>,
+}
+
+impl Target {
+    /// A hub that is already running at `endpoint`; its PID is asked from the socket.
+    pub async fn running(endpoint: &str) -> Target {
+        Target {
+            kind: TargetKind::Hub,
+            endpoint: endpoint.to_owned(),
+            pid: peer_pid(endpoint).await,
+            child: None,
+            scratch: None,
+        }
+    }
+
+    /// Starts `program args... --endpoint <fresh path>` (the endpoint flag is added) and
+    /// waits until it serves.
+    #[cfg(unix)]
+    pub async fn spawn(
+        kind: TargetKind,
+        program: &std::path::Path,
+        args: &[String],
+    ) -> anyhow::Result<Target> {
+        let scratch = Scratch::new()?;
+        let endpoint = scratch.path.join(format!("{}.sock", kind.name()));
+        let log_path = scratch.path.join(format!("{}.log", kind.name()));
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("could not create {}", log_path.display()))?;
+        let mut child = tokio::process::Command::new(program)
+            .arg("--endpoint")
+            .arg(&endpoint)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("could not start {}", program.display()))?;
+        let pid = child.id();
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        loop {
+            if endpoint.exists() {
+                break;
+            }
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!(
+                    "{} exited ({status}) before it served {}: {}",
+                    program.display(),
+                    endpoint.display(),
+                    std::fs::read_to_string(&log_path)
+                        .unwrap_or_default()
+                        .trim()
+                );
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "{} did not serve {} within {} s",
+                    program.display(),
+                    endpoint.display(),
+                    START_TIMEOUT.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(Target {
+            kind,
+            endpoint: endpoint.display().to_string(),
+            pid,
+            child: Some(child),
+            scratch: Some(scratch),
+        })
+    }
+
+    /// Resident memory now, in bytes.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        self.pid.and_then(rss_bytes)
+    }
+
+    /// CPU time used so far (user + system), in seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        self.pid.and_then(cpu_seconds)
+    }
+
+    /// Stops a spawned target (SIGTERM, then SIGKILL after a while) and removes its
+    /// directory; leaves a running hub alone.
+    pub async fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            #[cfg(unix)]
+            if let Some(pid) = self.pid.and_then(|pid| i32::try_from(pid).ok()) {
+                // SAFETY: kill only sends a signal, to the process we started.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+            if tokio::time::timeout(STOP_TIMEOUT, child.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    kind = self.kind.name(),
+                    "the target did not stop; killing it"
+                );
+                let _ = child.kill().await;
+            }
+        }
+        drop(self.scratch.take());
+    }
+}
+
+/// The `pipehub` binary next to this one, or an error that says how to get it.
+pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot tell where this program is")?;
+    let dir = exe
+        .parent()
+        .context("this program's path has no directory")?;
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        anyhow::bail!(
+            "--spawn-hub needs the {name} binary next to this one, at {}, and it is not \
+             there; build both with `cargo build --release --bins` (or start a hub yourself \
+             and pass --endpoint)",
+            path.display()
+        )
+    }
+}
+
+/// A private directory, removed with everything in it when dropped.
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    #[cfg(unix)]
+    fn new() -> anyhow::Result<Scratch> {
+        use std::os::unix::fs::DirBuilderExt;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path =
+            std::env::temp_dir().join(format!("pipehub-load-{}-{nanos:x}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .with_context(|| format!("could not create the directory {}", path.display()))?;
+        Ok(Scratch { path })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The PID of the process serving the Unix socket `endpoint`.
+#[cfg(unix)]
+async fn peer_pid(endpoint: &str) -> Option<u32> {
+    let stream = tokio::net::UnixStream::connect(endpoint).await.ok()?;
+    let pid = stream.peer_cred().ok()?.pid()?;
+    u32::try_from(pid).ok()
+}
+
+#[cfg(not(unix))]
+async fn peer_pid(_endpoint: &str) -> Option<u32> {
+    None
+}
+
+/// `VmRSS` of process `pid`, in bytes.
+#[cfg(target_os = "linux")]
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_rss(&status)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn rss_bytes(_pid: u32) -> Option<u64> {
+    None
+}
+
+/// CPU seconds (user + system) of process `pid`.
+#[cfg(target_os = "linux")]
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = if ticks > 0 { ticks as f64 } else { 100.0 };
+    Some(parse_cpu_ticks(&stat)? as f64 / ticks)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn cpu_seconds(_pid: u32) -> Option<f64> {
+    None
+}
+
+/// The `VmRSS:  1234 kB` line of `/proc/PID/status`, in bytes.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `utime + stime` (fields 14 and 15) of `/proc/PID/stat`, in clock ticks. The command
+/// name (field 2) may contain spaces and parentheses, so fields are counted from the
+/// last `)`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    // After the name: field 3 (state) is index 0, so field 14 is index 11.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_rss_is_read_in_bytes() {
+        let status = "Name:\tpipehub\nVmPeak:\t  9000 kB\nVmRSS:\t    5120 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(status), Some(5120 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_are_counted_after_the_name() {
+        let stat = "4242 (pipe hub) (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_can_be_measured() {
+        let pid = std::process::id();
+        assert!(rss_bytes(pid).is_some_and(|rss| rss > 0));
+        assert!(cpu_seconds(pid).is_some());
+    }
+}

@@ -1,0 +1,108 @@
+//! File-descriptor limits: every listener is a socket, so N listeners need N descriptors
+//! in the process that holds them, and N more in the hub.
+//!
+//! The load command raises its soft `RLIMIT_NOFILE` to the hard limit (child processes,
+//! the spawned hub among them, inherit it), then checks, before anything connects, that
+//! every process will have room; if one will not, it says which and how to fix it,
+//! instead of failing half-way with "too many open files".
+
+/// Descriptors a process needs besides its sockets: stdio, the runtime's epoll and
+/// wake-up descriptors, pipes to workers, files under /proc.
+pub const SPARE_FDS: u64 = 64;
+
+/// The soft and hard limit on open files after raising the soft one as far as allowed;
+/// `None` where the platform has no such limit (Windows) or it cannot be read.
+#[cfg(unix)]
+pub fn raise_nofile() -> Option<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass, nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let mut raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        // SAFETY: setrlimit only reads the struct we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        } else {
+            // macOS refuses RLIM_INFINITY as a soft limit; OPEN_MAX is its real ceiling.
+            raised.rlim_cur = limit.rlim_max.min(10_240);
+            // SAFETY: as above.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                limit = raised;
+            }
+        }
+    }
+    // `rlim_t` is `u64` on Linux and macOS, not on every Unix.
+    #[allow(clippy::unnecessary_cast)]
+    Some((limit.rlim_cur as u64, limit.rlim_max as u64))
+}
+
+/// The soft and hard limit on open files: none on this platform.
+#[cfg(not(unix))]
+pub fn raise_nofile() -> Option<(u64, u64)> {
+    None
+}
+
+/// Checks that a process needing `needed` descriptors fits `limit` (soft, hard); the
+/// error names the process, the numbers and the fix.
+pub fn check(limit: Option<(u64, u64)>, who: &str, needed: u64, fix: &str) -> anyhow::Result<()> {
+    let Some((soft, hard)) = limit else {
+        return Ok(());
+    };
+    if needed <= soft {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{who} would need about {needed} open files, but the limit is {soft} (hard limit \
+         {hard}); {fix}"
+    )
+}
+
+/// The fix to suggest when `needed` descriptors do not fit: a larger `ulimit -n` where
+/// the hard limit allows, else a system setting.
+pub fn ulimit_fix(needed: u64, limit: Option<(u64, u64)>) -> String {
+    match limit {
+        Some((_, hard)) if needed <= hard => {
+            format!("run `ulimit -n {needed}` in this shell first")
+        }
+        _ => format!(
+            "raise the hard limit (as root: `ulimit -Hn {needed}`, or `nofile` in \
+             /etc/security/limits.conf) and run `ulimit -n {needed}`"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_fits_passes() {
+        assert!(check(Some((1024, 4096)), "x", 1000, "fix").is_ok());
+        assert!(check(None, "x", u64::MAX, "fix").is_ok());
+    }
+
+    #[test]
+    fn a_process_that_does_not_fit_names_the_numbers_and_fix() {
+        let err = check(Some((1024, 4096)), "the hub", 2000, "use --procs")
+            .err()
+            .map(|err| err.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("the hub would need about 2000"), "{err}");
+        assert!(err.contains("limit is 1024 (hard limit 4096)"), "{err}");
+        assert!(err.ends_with("use --procs"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn raising_leaves_soft_at_most_hard() {
+        if let Some((soft, hard)) = raise_nofile() {
+            assert!(soft <= hard);
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Publishers: the warm-up markers, the measured messages (paced by `--rate`, held
+//! within the flow-control window), and the end marker.
+//!
+//! **Flow control.** Unthrottled publishers outrun any fan-out: a hub takes a `SEND` in
+//! well under a microsecond, while each message costs N writes. Without a limit, every
+//! listener would fall behind the hub's queue and lose messages, and "throughput" would
+//! measure how fast messages are thrown away. So, unless `--window 0` asks for that open
+//! loop, publishers stay at most a *window* of messages ahead of the slowest listener
+//! ([`Flow`]); the default window is half of the hub's `queue_frames`, so a listener that
+//! keeps up can never lose a message, and any loss reported is a real fault.
+//!
+//! Each message is stamped when it is handed to the connection, and written in batches
+//! (`Connection::send` buffers); a paced or blocked publisher flushes before it waits, so
+//! nothing sits in its buffer while time passes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use anyhow::Context;
+use pipehub_protocol::{Hello, Role};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::counters::Counters;
+use super::payload::{Encoder, Kind, now_ns};
+use crate::Connection;
+
+/// The name publishers give the hub's operator.
+pub const PUBLISHER_NAME: &str = "load-publisher";
+
+/// How long publishers wait for the slowest listener to make any progress before the
+/// run is declared stuck.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How often a waiting publisher looks again even without a wake-up.
+const RECHECK: Duration = Duration::from_millis(1);
+
+/// How often warm-up markers are sent.
+const MARKER_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Opens a publisher session.
+pub async fn connect(endpoint: &str) -> anyhow::Result<Connection> {
+    let mut hello = Hello::new(Role::Publisher);
+    hello.name = PUBLISHER_NAME.to_owned();
+    Connection::connect_wait(endpoint, hello, Duration::from_secs(5))
+        .await
+        .with_context(|| format!("could not connect a publisher to {endpoint}"))
+}
+
+/// The publishers' view of the listeners: how far the slowest one is.
+#[derive(Clone)]
+pub struct Flow {
+    /// Messages more than this ahead of the slowest listener wait; 0: no limit.
+    pub window: u64,
+    /// Measured messages handed to the connections so far, by every publisher.
+    pub sent: Arc<AtomicU64>,
+    pub groups: Vec<Arc<Counters>>,
+    pub advanced: Arc<Notify>,
+}
+
+impl Flow {
+    /// The fewest measured messages a running listener has received.
+    fn min_received(&self) -> u64 {
+        self.groups
+            .iter()
+            .map(|group| group.min_received())
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Waits until the slowest listener is less than a window behind `sent`. Returns the
+    /// minimum seen, to be reused until it matters again.
+    async fn wait_for_room(&self, sent: u64, connection: &mut Connection) -> anyhow::Result<u64> {
+        let mut min = self.min_received();
+        if sent.saturating_sub(min) < self.window {
+            return Ok(min);
+        }
+        connection.flush().await?;
+        let mut last_progress = Instant::now();
+        loop {
+            let advanced = self.advanced.notified();
+            tokio::pin!(advanced);
+            advanced.as_mut().enable();
+            let now_min = self.min_received();
+            if now_min != min {
+                last_progress = Instant::now();
+                min = now_min;
+            }
+            if sent.saturating_sub(min) < self.window {
+                return Ok(min);
+            }
+            if last_progress.elapsed() > STALL_TIMEOUT {
+                anyhow::bail!(
+                    "the slowest listener has received only {min} of {sent} messages and made \
+                     no progress for {} s; is the hub still serving?",
+                    STALL_TIMEOUT.as_secs()
+                );
+            }
+            tokio::select! {
+                () = &mut advanced => {}
+                () = tokio::time::sleep(RECHECK) => {}
+            }
+        }
+    }
+}
+
+/// How much one publisher sends, and how fast.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Stop after this many measured messages...
+    pub messages: Option<u64>,
+    /// ... or at this time.
+    pub until: Option<Instant>,
+    /// Messages per second for this publisher; 0: as fast as the hub takes them.
+    pub rate: f64,
+    pub size: usize,
+    pub run: u32,
+}
+
+/// What one publisher sent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sent {
+    pub messages: u64,
+    /// Wall-clock time of the first and last measured message, ns since the epoch.
+    pub first_ns: Option<u64>,
+    pub last_ns: Option<u64>,
+}
+
+/// Sends warm-up markers until `warm()` reports every listener warm, or `timeout`.
+/// Returns whether they all warmed up.
+pub async fn warm_up(
+    connection: &mut Connection,
+    size: usize,
+    run: u32,
+    timeout: Duration,
+    mut warm: impl FnMut() -> bool,
+) -> anyhow::Result<bool> {
+    let mut encoder = Encoder::new(size);
+    let deadline = Instant::now() + timeout;
+    let mut index = 0;
+    while !warm() {
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        connection
+            .send(encoder.encode(now_ns(), index, run, Kind::Marker))
+            .await?;
+        connection.flush().await?;
+        index += 1;
+        tokio::time::sleep(MARKER_INTERVAL).await;
+    }
+    Ok(true)
+}
+
+/// Sends the measured messages of `plan`, then waits until the hub confirms it took
+/// them all.
+pub async fn publish(
+    connection: &mut Connection,
+    plan: &Plan,
+    flow: &Flow,
+) -> anyhow::Result<Sent> {
+    let mut encoder = Encoder::new(plan.size);
+    let mut sent = Sent::default();
+    let start = Instant::now();
+    let interval = (plan.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / plan.rate));
+    // The slowest listener's count as last seen; looked at again only when the window
+    // would be exceeded by it.
+    let mut known_min = 0;
+    loop {
+        if plan.messages.is_some_and(|n| sent.messages >= n) {
+            break;
+        }
+        if let Some(until) = plan.until {
+            if Instant::now() >= until {
+                break;
+            }
+        }
+        if let Some(interval) = interval {
+            let due = start + interval.mul_f64(sent.messages as f64);
+            if due > Instant::now() {
+                connection.flush().await?;
+                tokio::time::sleep_until(due).await;
+            }
+        }
+        if flow.window > 0 {
+            let total = flow.sent.load(Relaxed);
+            if total.saturating_sub(known_min) >= flow.window {
+                known_min = flow.wait_for_room(total, connection).await?;
+            }
+        }
+        let stamped = now_ns();
+        let body = encoder.encode(stamped, sent.messages, plan.run, Kind::Measured);
+        connection.send(body).await?;
+        sent.first_ns.get_or_insert(stamped);
+        sent.last_ns = Some(stamped);
+        sent.messages += 1;
+        flow.sent.fetch_add(1, Relaxed);
+    }
+    connection
+        .confirm()
+        .await
+        .context("the hub did not confirm the measured messages")?;
+    Ok(sent)
+}
+
+/// Sends the end marker and waits until the hub took it.
+pub async fn end(connection: &mut Connection, size: usize, run: u32) -> anyhow::Result<()> {
+    connection
+        .send(Encoder::new(size).encode(now_ns(), 0, run, Kind::End))
+        .await?;
+    connection
+        .confirm()
+        .await
+        .context("the hub did not confirm the end marker")?;
+    Ok(())
+}

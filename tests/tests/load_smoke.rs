@@ -1,0 +1,107 @@
+//! A bounded smoke run of `pipehub-client load`: the real load tool starts the real hub
+//! (and, once, the raw baseline), and its JSON report must show every delivery made and
+//! nothing lost. Small N and a few hundred messages, so it takes seconds; the full
+//! benchmark grid is `bench/fanout.sh`, not a test.
+#![cfg(unix)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pipehub_tests::{Scratch, binary};
+use serde_json::Value;
+
+const CLIENTS: u64 = 20;
+const MESSAGES: u64 = 200;
+
+/// How long one smoke run may take; it normally takes about a second.
+const BUDGET: Duration = Duration::from_secs(20);
+
+/// Runs `pipehub-client load --spawn-hub` with `extra` arguments; returns the JSON
+/// report.
+fn run_load(extra: &[&str]) -> Value {
+    let scratch = Scratch::new();
+    let json = scratch.dir.path().join("report.json");
+    let started = Instant::now();
+    let output = Command::new(binary("pipehub-client"))
+        .args(["load", "--spawn-hub", "--clients"])
+        .arg(CLIENTS.to_string())
+        .arg("--messages")
+        .arg(MESSAGES.to_string())
+        .arg("--json")
+        .arg(&json)
+        .args(extra)
+        .output()
+        .expect("run pipehub-client load");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "load failed: {stderr}");
+    assert!(elapsed < BUDGET, "load took {elapsed:?}: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("deliveries/s"),
+        "no table on stdout: {stdout}"
+    );
+    let text = std::fs::read_to_string(&json).expect("the JSON report exists");
+    serde_json::from_str(&text).expect("the JSON report is JSON")
+}
+
+/// Checks one target's run: every listener connected, every delivery made, no loss.
+fn assert_complete(run: &Value) {
+    let target = &run["target"];
+    assert_eq!(run["connect"]["listeners"], CLIENTS, "{target}: listeners");
+    assert_eq!(
+        run["delivery"]["published"], MESSAGES,
+        "{target}: published"
+    );
+    assert_eq!(
+        run["delivery"]["delivered"],
+        CLIENTS * MESSAGES,
+        "{target}: deliveries"
+    );
+    assert_eq!(run["loss"]["lost"], 0, "{target}: lost");
+    assert_eq!(run["loss"]["unexplained_gaps"], 0, "{target}: gaps");
+    assert_eq!(
+        run["loss"]["unfinished_listeners"], 0,
+        "{target}: unfinished"
+    );
+    assert!(
+        run["delivery"]["per_second"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0),
+        "{target}: deliveries/s"
+    );
+    assert_eq!(
+        run["latency_us"]["count"],
+        CLIENTS * MESSAGES,
+        "{target}: latencies"
+    );
+}
+
+#[test]
+fn load_against_a_spawned_hub_delivers_everything() {
+    let report = run_load(&[]);
+    let runs = report["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["target"], "hub");
+    assert_complete(&runs[0]);
+    assert!(report["ratios"].is_null());
+    if cfg!(target_os = "linux") {
+        let memory = &runs[0]["memory"];
+        assert!(memory["rss_idle_bytes"].as_u64().is_some_and(|b| b > 0));
+        assert!(memory["bytes_per_idle_listener"].is_number());
+        assert!(runs[0]["cpu"]["total_seconds"].is_number());
+    }
+}
+
+#[test]
+fn load_with_the_raw_baseline_reports_both_and_their_ratio() {
+    let report = run_load(&["--baseline", "raw", "--procs", "2", "--publishers", "2"]);
+    let runs = report["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["target"], "hub");
+    assert_eq!(runs[1]["target"], "raw");
+    for run in runs {
+        assert_complete(run);
+    }
+    assert!(report["ratios"]["deliveries_per_second"].is_number());
+}
