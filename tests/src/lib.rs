@@ -79,7 +79,8 @@ pub struct Lines {
 }
 
 impl Lines {
-    fn spawn(reader: impl std::io::Read + Send + 'static) -> Lines {
+    /// Collects the lines of `reader` (a child's stdout or stderr) on a background thread.
+    pub fn spawn(reader: impl std::io::Read + Send + 'static) -> Lines {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(reader).lines() {
@@ -112,6 +113,24 @@ impl Lines {
         }
     }
 
+    /// Like [`Lines::until`], but gives up after `limit`: `None` if no line satisfied
+    /// `pred` by then, or the stream ended.
+    pub fn until_within(
+        &self,
+        limit: Duration,
+        mut pred: impl FnMut(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) if pred(&line) => return Some(line),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Every remaining line until the stream ends.
     pub fn rest(&self) -> Vec<String> {
         std::iter::from_fn(|| self.next()).collect()
@@ -132,11 +151,18 @@ pub struct HubProcess {
 impl HubProcess {
     /// Starts `pipehub --endpoint ENDPOINT ARGS...` and waits until it serves.
     pub fn start(endpoint: &str, args: &[&str]) -> HubProcess {
+        HubProcess::start_with_env(endpoint, args, &[])
+    }
+
+    /// Like [`HubProcess::start`], with extra environment variables (such as `TMPDIR`,
+    /// which decides where a `pipe:NAME` endpoint is).
+    pub fn start_with_env(endpoint: &str, args: &[&str], env: &[(&str, &Path)]) -> HubProcess {
         let mut child = Command::new(binary("pipehub"))
             .arg("--endpoint")
             .arg(endpoint)
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -181,6 +207,7 @@ impl HubProcess {
     }
 
     /// Sends SIGTERM.
+    #[cfg(unix)]
     pub fn terminate(&self) {
         signal(&self.child, libc::SIGTERM);
     }
@@ -212,6 +239,7 @@ pub fn client(endpoint: &str, args: &[&str]) -> Command {
 }
 
 /// Sends `signal` to `child`.
+#[cfg(unix)]
 pub fn signal(child: &Child, signal: i32) {
     let pid = i32::try_from(child.id()).expect("pid fits");
     // SAFETY: kill only sends a signal to the process we started.
@@ -231,5 +259,53 @@ pub fn wait_timeout(child: &mut Child) -> ExitStatus {
             "process did not exit within {PATIENCE:?}"
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for `child` to exit and collects its output, like `Child::wait_with_output`,
+/// but kills it and fails the test after [`PATIENCE`], showing what it printed.
+pub fn output_within(mut child: Child) -> std::process::Output {
+    use std::io::Read;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let collect = |pipe: Option<std::process::ChildStdout>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let out = collect(stdout);
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = stderr {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = out.join().unwrap_or_default();
+            let stderr = err.join().unwrap_or_default();
+            panic!(
+                "process did not exit within {PATIENCE:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }

@@ -9,7 +9,7 @@ use std::{
     process::Stdio,
 };
 
-use pipehub_tests::{HubProcess, Scratch, client, wait_timeout};
+use pipehub_tests::{HubProcess, Scratch, client, output_within, wait_timeout};
 
 const LISTENERS: usize = 100;
 const TYPED: usize = 1_000;
@@ -67,7 +67,7 @@ fn every_listener_receives_every_message_in_hub_order_exactly_once() {
     }
 
     // The JSON listener gives the hub's order and proves the sequence numbers.
-    let json = json.wait_with_output().expect("json listener output");
+    let json = output_within(json);
     assert!(
         json.status.success(),
         "json listener: {}",
@@ -104,7 +104,7 @@ fn every_listener_receives_every_message_in_hub_order_exactly_once() {
     assert_eq!(only("sent"), sent);
 
     for (n, listener) in plain.drain(..).enumerate() {
-        let output = listener.wait_with_output().expect("listener output");
+        let output = output_within(listener);
         assert!(
             output.status.success(),
             "listener {n}: {}",
@@ -149,7 +149,7 @@ fn send_without_text_broadcasts_each_stdin_line() {
         .write_all(b"first\n\nthird line\r\n")
         .expect("write");
     assert!(wait_timeout(&mut send).success());
-    let output = listener.wait_with_output().expect("listener");
+    let output = output_within(listener);
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),

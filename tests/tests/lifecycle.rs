@@ -9,14 +9,14 @@ use std::{
     time::Duration,
 };
 
-use pipehub_tests::{HubProcess, Scratch, binary, client, wait_timeout};
+use pipehub_tests::{HubProcess, Scratch, binary, client, output_within};
 
 #[test]
 fn sigterm_says_bye_to_every_client_removes_the_socket_and_exits_zero() {
     let scratch = Scratch::new();
     let endpoint = scratch.endpoint("hub.sock");
     let mut hub = HubProcess::start(&endpoint, &[]);
-    let mut listener = client(&endpoint, &["listen", "--format", "plain"])
+    let listener = client(&endpoint, &["listen", "--format", "plain"])
         .spawn()
         .expect("listener");
     hub.wait_for_joins(1);
@@ -25,9 +25,8 @@ fn sigterm_says_bye_to_every_client_removes_the_socket_and_exits_zero() {
     hub.terminate();
     assert_eq!(hub.wait().code(), Some(0));
     assert!(!Path::new(&endpoint).exists(), "socket file removed");
-    let status = wait_timeout(&mut listener);
-    let output = listener.wait_with_output().expect("listener output");
-    assert_eq!(status.code(), Some(0), "a listener told BYE exits 0");
+    let output = output_within(listener);
+    assert_eq!(output.status.code(), Some(0), "a listener told BYE exits 0");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "before shutdown\n");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -59,7 +58,7 @@ fn a_second_hub_on_a_live_endpoint_refuses_and_the_first_keeps_serving() {
         .expect("listener");
     first.wait_for_joins(1);
     first.type_lines(&["first hub still here".to_owned()]);
-    let output = listener.wait_with_output().expect("listener");
+    let output = output_within(listener);
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
@@ -79,7 +78,7 @@ fn a_stale_socket_file_is_recovered() {
         .expect("listener");
     hub.wait_for_joins(1);
     hub.type_lines(&["served".to_owned()]);
-    let output = listener.wait_with_output().expect("listener");
+    let output = output_within(listener);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "served\n");
 }
 
@@ -99,7 +98,7 @@ fn end_of_input_keeps_serving_unless_exit_on_eof() {
         .status()
         .expect("send");
     assert!(status.success());
-    let output = listener.wait_with_output().expect("listener");
+    let output = output_within(listener);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "after eof\n");
     assert!(
         hub.child.try_wait().expect("try_wait").is_none(),
@@ -120,7 +119,7 @@ fn exit_on_eof_delivers_everything_then_stops() {
     hub.type_lines(&lines);
     hub.close_stdin();
     assert_eq!(hub.wait().code(), Some(0));
-    let output = listener.wait_with_output().expect("listener");
+    let output = output_within(listener);
     assert!(output.status.success());
     let got: Vec<&str> = std::str::from_utf8(&output.stdout)
         .expect("utf-8")
@@ -164,7 +163,7 @@ fn a_client_told_to_wait_connects_when_the_hub_comes_up() {
     let mut hub = HubProcess::start(&endpoint, &[]);
     hub.wait_for_joins(1);
     hub.type_lines(&["worth the wait".to_owned()]);
-    let output = listener.wait_with_output().expect("listener");
+    let output = output_within(listener);
     assert!(output.status.success());
     assert_eq!(String::from_utf8_lossy(&output.stdout), "worth the wait\n");
 }
