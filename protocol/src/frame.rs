@@ -474,34 +474,49 @@ impl Reader {
         }
     }
 
-    fn take(&mut self, n: usize) -> Result<Bytes, ProtocolError> {
+    /// Fails unless `n` more bytes are there.
+    fn need(&self, n: usize) -> Result<(), ProtocolError> {
         if self.buf.len() < n {
-            return Err(self.malformed("payload shorter than its fixed fields"));
+            Err(self.malformed("payload shorter than its fixed fields"))
+        } else {
+            Ok(())
         }
+    }
+
+    /// The next `n` bytes, sharing the payload's memory.
+    fn take(&mut self, n: usize) -> Result<Bytes, ProtocolError> {
+        self.need(n)?;
         Ok(self.buf.split_to(n))
     }
 
+    // Fixed-size fields are read in place (`Buf::get_*` advances the view), without
+    // splitting off a `Bytes` per field: no reference-count traffic per field.
+
     fn array<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
-        let bytes = self.take(N)?;
+        self.need(N)?;
         let mut out = [0; N];
-        out.copy_from_slice(&bytes);
+        self.buf.copy_to_slice(&mut out);
         Ok(out)
     }
 
     fn u8(&mut self) -> Result<u8, ProtocolError> {
-        Ok(self.take(1)?.get_u8())
+        self.need(1)?;
+        Ok(self.buf.get_u8())
     }
 
     fn u16(&mut self) -> Result<u16, ProtocolError> {
-        Ok(self.take(2)?.get_u16())
+        self.need(2)?;
+        Ok(self.buf.get_u16())
     }
 
     fn u32(&mut self) -> Result<u32, ProtocolError> {
-        Ok(self.take(4)?.get_u32())
+        self.need(4)?;
+        Ok(self.buf.get_u32())
     }
 
     fn u64(&mut self) -> Result<u64, ProtocolError> {
-        Ok(self.take(8)?.get_u64())
+        self.need(8)?;
+        Ok(self.buf.get_u64())
     }
 
     fn rest(&mut self) -> Bytes {
