@@ -8,15 +8,15 @@
 use std::{
     collections::VecDeque,
     sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
+        Mutex, OnceLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::SystemTime,
+    time::{Duration, Instant, SystemTime},
 };
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use pipehub_protocol::{ClientId, Role};
+use pipehub_protocol::{ClientId, Frame, Role};
 use tokio::sync::Notify;
 
 use crate::access::Peer;
@@ -80,6 +80,11 @@ pub(crate) struct ClientHandle {
     /// The next sequence number the writer will take (listeners).
     pub(crate) cursor: AtomicU64,
     pub(crate) missed: AtomicU64,
+    /// When the client last sent anything, in milliseconds of the hub's clock;
+    /// [`NO_KEEPALIVE`] for clients that cannot answer a keepalive `PING`.
+    last_heard_ms: AtomicU64,
+    /// Whether a keepalive `PING` is outstanding.
+    pinged: AtomicBool,
     mailbox: Mutex<Mailbox>,
     /// Woken when the mailbox has something.
     pub(crate) wake: Notify,
@@ -91,6 +96,19 @@ pub(crate) struct Mailbox {
     pub(crate) frames: VecDeque<Bytes>,
     /// Set when the operator removes the client: the reason it is told.
     pub(crate) kick: Option<String>,
+    /// Set when the hub shuts down.
+    pub(crate) shutdown: bool,
+    /// Set when the client answered nothing, not even a keepalive `PING`, for this long.
+    pub(crate) silent: Option<Duration>,
+}
+
+/// `last_heard_ms` of a client that keepalive leaves alone.
+const NO_KEEPALIVE: u64 = u64::MAX;
+
+/// Milliseconds since this process first asked: the keepalive clock.
+fn clock_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 impl ClientHandle {
@@ -108,6 +126,12 @@ impl ClientHandle {
             connected_at: SystemTime::now(),
             cursor: AtomicU64::new(0),
             missed: AtomicU64::new(0),
+            last_heard_ms: AtomicU64::new(if kind == ClientKind::Text {
+                NO_KEEPALIVE
+            } else {
+                clock_ms()
+            }),
+            pinged: AtomicBool::new(false),
             mailbox: Mutex::new(Mailbox::default()),
             wake: Notify::new(),
         }
@@ -129,6 +153,43 @@ impl ClientHandle {
     pub(crate) fn kick(&self, reason: String) {
         self.mailbox.lock().unwrap_or_else(|e| e.into_inner()).kick = Some(reason);
         self.wake.notify_one();
+    }
+
+    /// Asks the connection to finish: send what is queued, then `BYE` (shutdown).
+    pub(crate) fn shut_down(&self) {
+        self.mailbox.lock().unwrap_or_else(|e| e.into_inner()).shutdown = true;
+        self.wake.notify_one();
+    }
+
+    /// Notes that the client sent something: it is alive.
+    pub(crate) fn heard_from(&self) {
+        if self.last_heard_ms.load(Ordering::Relaxed) != NO_KEEPALIVE {
+            self.last_heard_ms.store(clock_ms(), Ordering::Relaxed);
+            self.pinged.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Exempts the client from keepalive (it closed its sending side, so it cannot
+    /// answer; failed writes will tell when it is gone).
+    pub(crate) fn stop_keepalive(&self) {
+        self.last_heard_ms.store(NO_KEEPALIVE, Ordering::Relaxed);
+    }
+
+    /// One keepalive check: a client silent for `interval` is sent a `PING`; one still
+    /// silent at twice the interval is closed.
+    pub(crate) fn check_keepalive(&self, interval: Duration) {
+        let heard = self.last_heard_ms.load(Ordering::Relaxed);
+        if heard == NO_KEEPALIVE {
+            return;
+        }
+        let silent = Duration::from_millis(clock_ms().saturating_sub(heard));
+        if silent >= interval * 2 && self.pinged.load(Ordering::Relaxed) {
+            self.mailbox.lock().unwrap_or_else(|e| e.into_inner()).silent = Some(silent);
+            self.wake.notify_one();
+        } else if silent >= interval && !self.pinged.swap(true, Ordering::Relaxed) {
+            let nonce = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
+            self.post(Frame::Ping(nonce).to_bytes());
+        }
     }
 
     /// Takes everything waiting in the mailbox.
@@ -174,6 +235,20 @@ impl Registry {
 
     pub(crate) fn get(&self, id: ClientId) -> Option<std::sync::Arc<ClientHandle>> {
         self.clients.get(&id).map(|entry| entry.value().clone())
+    }
+
+    /// Tells every registered client that the hub is shutting down.
+    pub(crate) fn shut_down_all(&self) {
+        for entry in self.clients.iter() {
+            entry.value().shut_down();
+        }
+    }
+
+    /// Runs one keepalive check over every client.
+    pub(crate) fn check_keepalive(&self, interval: Duration) {
+        for entry in self.clients.iter() {
+            entry.value().check_keepalive(interval);
+        }
     }
 
     /// Every client's current state, sorted by client ID.

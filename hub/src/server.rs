@@ -38,6 +38,11 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
     let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     tokio::pin!(shutdown);
 
+    tasks.spawn(crate::status::sample_rates(hub.clone(), stop.clone()).in_current_span());
+    if let Some(interval) = hub.shared.config.keepalive {
+        tasks.spawn(keepalive(hub.clone(), interval, stop.clone()).in_current_span());
+    }
+
     async {
         let mut backoff = FIRST_ACCEPT_BACKOFF;
         loop {
@@ -86,7 +91,10 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
         info!(clients = hub.client_count(), "shutting down");
         // No new clients from here on; the endpoint disappears at once.
         drop(listener);
+        // Connections still in their handshake watch the token; registered ones are
+        // told through their mailbox (and check the token right after registering).
         stop.cancel();
+        hub.shared.registry.shut_down_all();
         tasks.close();
         let limit = hub.shared.config.shutdown_timeout + SHUTDOWN_GRACE;
         if tokio::time::timeout(limit, tasks.wait()).await.is_err() {
@@ -98,4 +106,17 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
     }
     .instrument(span)
     .await
+}
+
+/// Checks every client a few times per keepalive interval: one task for the whole hub
+/// instead of a timer per client, which would cost every idle client memory.
+async fn keepalive(hub: Hub, interval: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval / 4);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => hub.shared.registry.check_keepalive(interval),
+        }
+    }
 }

@@ -19,7 +19,7 @@ impl Connection {
         };
         if first == 0 {
             self.read_closed = true;
-            if self.peer_gone().await {
+            if self.peer_gone() {
                 return Ok(None); // connected and left at once, e.g. a liveness probe
             }
             // Half-closed before a single byte: a plain tool that only reads.
@@ -74,12 +74,8 @@ impl Connection {
 
     /// Decides whether the hub serves this client: its credentials, its role, the
     /// client cap. On success a framed client's `WELCOME` is queued.
-    pub(super) fn admit(
-        &mut self,
-        kind: ClientKind,
-        hello: Option<&Hello>,
-        has_place: bool,
-    ) -> Result<(), End> {
+    pub(super) fn admit(&mut self, kind: ClientKind, hello: Option<&Hello>) -> Result<(), End> {
+        let has_place = self.place.is_some();
         let access = &self.hub.config.access;
         let refusal = if let Err(reason) = access.check_connect(self.peer) {
             Some((RefuseCode::NOT_PERMITTED, reason))
@@ -153,6 +149,7 @@ impl Connection {
                     };
                     self.control.push_back(lagged.to_bytes());
                     warn!(
+                        client_id = %self.id,
                         missed = floor - wanted,
                         "resume point is older than the history"
                     );
@@ -184,8 +181,8 @@ impl Connection {
     pub(super) async fn read_more(&mut self) -> io::Result<usize> {
         loop {
             self.stream.readable().await?;
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                self.rbuf.reserve(READ_CHUNK);
+            if self.rbuf.capacity() == self.rbuf.len() {
+                self.rbuf.reserve(HANDSHAKE_CHUNK);
             }
             match self.stream.try_read_buf(&mut self.rbuf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,

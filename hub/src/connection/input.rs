@@ -6,25 +6,30 @@ use super::*;
 
 impl Connection {
     /// Reads what is available. Returns whether new bytes arrived; handles end of input.
-    pub(super) async fn read_some(&mut self) -> Result<bool, End> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
-        }
-        match self.stream.try_read_buf(&mut self.rbuf) {
+    ///
+    /// Reads into a chunk on the stack and keeps only what is pending, so a client that
+    /// has nothing pending holds no read buffer (a spurious wake-up allocates nothing).
+    pub(super) fn read_some(&mut self) -> Result<bool, End> {
+        let mut chunk = [0u8; READ_CHUNK];
+        match self.stream.try_read(&mut chunk) {
             Ok(n) if n > 0 => {
-                self.last_input = Instant::now();
-                self.pinged = false;
+                self.rbuf.extend_from_slice(&chunk[..n]);
+                if let Some(handle) = &self.handle {
+                    handle.heard_from();
+                }
                 Ok(true)
             }
             Ok(_) => {
                 self.read_closed = true;
                 // No more input can answer a keepalive; writes will tell if it is gone.
-                self.keepalive = None;
+                if let Some(handle) = &self.handle {
+                    handle.stop_keepalive();
+                }
                 if self.kind != ClientKind::Text && !self.rbuf.is_empty() {
                     return Err(ProtocolError::Truncated(self.rbuf.len()).into());
                 }
                 // A peer that closed entirely (not just its sending side) is gone.
-                if self.peer_gone().await {
+                if self.peer_gone() {
                     return Err(End::Closed(None));
                 }
                 Ok(self.kind == ClientKind::Text && !self.rbuf.is_empty())
@@ -36,12 +41,16 @@ impl Connection {
 
     /// Whether the peer has closed both directions, asked right after its sending side
     /// closed: a peer that closed entirely has also closed our writing side, while one
-    /// that only shut down its sending side (a read-only tool) has not.
-    pub(super) async fn peer_gone(&self) -> bool {
-        match tokio::time::timeout(Duration::ZERO, self.stream.ready(Interest::WRITABLE)).await {
-            Ok(Ok(ready)) => ready.is_write_closed(),
-            Ok(Err(_)) => true,
-            Err(_) => false, // not writable right now: the peer is there, just not reading
+    /// that only shut down its sending side (a read-only tool) has not. The readiness is
+    /// already known at that moment, so one poll answers it.
+    pub(super) fn peer_gone(&self) -> bool {
+        let ready = std::pin::pin!(self.stream.ready(Interest::WRITABLE));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match ready.poll(&mut cx) {
+            std::task::Poll::Ready(Ok(ready)) => ready.is_write_closed(),
+            std::task::Poll::Ready(Err(_)) => true,
+            // Not writable right now: the peer is there, just not reading.
+            std::task::Poll::Pending => false,
         }
     }
 
@@ -54,7 +63,7 @@ impl Connection {
                 self.handle_frame(frame, name).await?;
             }
         }
-        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_READ_BUFFER {
+        if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();
         }
         Ok(())
@@ -85,6 +94,12 @@ impl Connection {
             Frame::Ping(nonce) => self.control.push_back(Frame::Pong(nonce).to_bytes()),
             // The answer to a keepalive PING; that it arrived is all that matters.
             Frame::Pong(_) => {}
+            Frame::StatusRequest => {
+                let hub = crate::Hub {
+                    shared: Arc::clone(&self.hub),
+                };
+                self.control.extend(hub.status_frames(self.id));
+            }
             Frame::Hello(_) => {
                 return Err(End::Protocol(
                     ErrorCode::UNEXPECTED_FRAME,
@@ -96,7 +111,7 @@ impl Connection {
                 return Err(End::Protocol(
                     ErrorCode::UNEXPECTED_FRAME,
                     format!(
-                        "{} is a hub-to-client frame; after HELLO a client sends only SEND, PING and PONG",
+                        "{} is a hub-to-client frame; after HELLO a client sends only SEND, PING, PONG and STATUS_REQUEST",
                         t.name()
                     ),
                 ));

@@ -16,7 +16,7 @@ use std::{
     collections::VecDeque,
     io,
     io::IoSlice,
-    pin::Pin,
+    task::Poll,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
@@ -26,11 +26,7 @@ use pipehub_protocol::{
     ByeReason, ClientId, ErrorCode, Frame, FrameCodec, FrameType, Hello, ProtocolError, RefuseCode,
     Role, Seq, VERSION, Welcome,
 };
-use tokio::{
-    io::Interest,
-    sync::OwnedSemaphorePermit,
-    time::{Instant, Sleep},
-};
+use tokio::{io::Interest, sync::OwnedSemaphorePermit};
 use tokio_util::{codec::Decoder, sync::CancellationToken};
 use tracing::{Instrument, debug, info, warn};
 
@@ -54,8 +50,10 @@ const BATCH_FRAMES: usize = 256;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 4096;
-/// A read buffer this large is released once it is empty again.
-const KEEP_READ_BUFFER: usize = 64 * 1024;
+/// Read buffer growth step before the handshake is done: a whole `HELLO` (at most 102
+/// bytes) fits. Small on purpose: every connection makes this allocation, and thousands
+/// of freed 4 KiB buffers would leave the heap fragmented for the hub's whole life.
+const HANDSHAKE_CHUNK: usize = 128;
 /// Control frames that may wait before the hub stops reading from the client: a client
 /// that sends `PING`s without reading the `PONG`s is slowed down, not buffered.
 const CONTROL_LIMIT: usize = 64;
@@ -66,17 +64,23 @@ const ERROR_FLUSH: Duration = Duration::from_secs(1);
 
 /// Serves one accepted connection until it ends. `permit` is its place under the
 /// client cap; a connection without one is told the hub is full.
-pub(crate) async fn serve(
+///
+/// Not an `async fn`: everything is moved into the [`Connection`] before the future is
+/// built, so the future holds each value once. It lives as long as its client, and its
+/// size is most of what an idle client costs.
+pub(crate) fn serve(
     hub: Arc<Shared>,
     stream: Stream,
     shutdown: CancellationToken,
     permit: Option<OwnedSemaphorePermit>,
-) {
+) -> impl Future<Output = ()> {
     let id = hub.next_client_id();
     let peer = transport::peer(&stream);
+    // At debug level: a span lives as long as its client and costs memory per client;
+    // the events that matter at info level carry the client ID themselves.
     let span = match peer {
-        Some(p) => tracing::info_span!("client", client_id = %id, uid = p.uid, pid = p.pid),
-        None => tracing::info_span!("client", client_id = %id),
+        Some(p) => tracing::debug_span!("client", client_id = %id, uid = p.uid, pid = p.pid),
+        None => tracing::debug_span!("client", client_id = %id),
     };
     let mut conn = Connection {
         codec: FrameCodec::new(hub.config.max_frame),
@@ -92,29 +96,35 @@ pub(crate) async fn serve(
         kind: ClientKind::Framed(Role::Listener),
         read_closed: false,
         peer,
-        last_input: Instant::now(),
-        pinged: false,
-        keepalive: None,
         handle: None,
-        place: None,
+        place: permit,
     };
     async move {
-        let end = match conn.handshake(&shutdown).await {
-            Ok(Some((kind, hello))) => match conn.admit(kind, hello.as_ref(), permit.is_some()) {
-                Ok(()) => {
-                    conn.place = permit;
-                    let name = hello.map(|h| h.name).unwrap_or_default();
-                    conn.run_session(kind, name, &shutdown).await
-                }
-                Err(end) => end,
-            },
+        // The handshake and the last words are boxed: each runs once, and inline they
+        // would make every idle client's task larger.
+        let admitted = match Box::pin(conn.handshake(&shutdown)).await {
+            Ok(Some((kind, hello))) => conn
+                .admit(kind, hello.as_ref())
+                .map(|()| Some((kind, hello.map(|h| h.name).unwrap_or_default()))),
+            Ok(None) => Ok(None),
+            Err(end) => Err(end),
+        };
+        let end = match admitted {
+            Ok(Some((kind, name))) => conn.run_session(kind, name, &shutdown).await,
             Ok(None) => End::Closed(None),
             Err(end) => end,
         };
-        conn.finish(end).await;
+        Box::pin(conn.finish(end)).await;
     }
     .instrument(span)
-    .await;
+}
+
+/// What woke a waiting session.
+enum Wake {
+    Mail,
+    Writable,
+    Readable,
+    Appended,
 }
 
 /// Why a connection ends.
@@ -170,12 +180,6 @@ struct Connection {
     /// The client shut down its sending side; it may still be reading.
     read_closed: bool,
     peer: Option<Peer>,
-    /// When the client last sent anything.
-    last_input: Instant,
-    /// Whether a keepalive `PING` is outstanding.
-    pinged: bool,
-    /// Fires when the client has been silent for the keepalive interval (framed clients).
-    keepalive: Option<Pin<Box<Sleep>>>,
     /// The client's entry in the registry, once it has one.
     handle: Option<Arc<ClientHandle>>,
     /// The client's place under the client cap; freed as soon as the session ends, before
@@ -194,8 +198,6 @@ impl Connection {
         self.kind = kind;
         if kind == ClientKind::Text {
             self.cursor = Some(self.hub.log.tail() + 1);
-        } else if let Some(interval) = self.hub.config.keepalive {
-            self.keepalive = Some(Box::pin(tokio::time::sleep(interval)));
         }
         // The handshake's buffer is no longer needed; a quiet client holds none.
         if self.rbuf.is_empty() {
@@ -230,10 +232,15 @@ impl Connection {
         handle: &ClientHandle,
         shutdown: &CancellationToken,
     ) -> Result<(), End> {
+        // Shutdown reaches a registered client through its mailbox; one that registered
+        // after the hub swept the registry sees the token instead.
+        if shutdown.is_cancelled() {
+            return Err(End::Shutdown);
+        }
         let hub = Arc::clone(&self.hub);
         let name = handle.name.as_str();
         // Bytes that arrived with the HELLO.
-        self.consume_input(name).await?;
+        Box::pin(self.consume_input(name)).await?;
         loop {
             if self.out.is_empty() {
                 self.refill();
@@ -243,8 +250,7 @@ impl Connection {
             if !want_write && !can_read && self.cursor.is_none() {
                 return Ok(()); // a publisher that stopped sending and has everything
             }
-            let appended = hub.log.appended().notified();
-            tokio::pin!(appended);
+            let mut appended = std::pin::pin!(hub.log.appended().notified());
             let idle = !want_write && self.cursor.is_some();
             if idle {
                 appended.as_mut().enable();
@@ -253,22 +259,37 @@ impl Connection {
                 }
                 self.release_idle_memory();
             }
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => return Err(End::Shutdown),
-                _ = handle.wake.notified() => self.read_mail(handle)?,
-                ready = self.stream.writable(), if want_write => {
-                    ready?;
-                    self.write_some()?;
+            let mut mail = std::pin::pin!(handle.wake.notified());
+            // One poll function over every source instead of `select!` over futures:
+            // socket readiness is polled in place (no future stored per direction), so
+            // the wait costs an idle client two small `Notified`s and nothing else.
+            let woke = std::future::poll_fn(|cx| {
+                if mail.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ok(Wake::Mail));
                 }
-                ready = self.stream.readable(), if can_read => {
-                    ready?;
-                    if self.read_some().await? {
-                        self.consume_input(name).await?;
+                if want_write && let Poll::Ready(ready) = self.stream.poll_write_ready(cx) {
+                    return Poll::Ready(ready.map(|()| Wake::Writable));
+                }
+                if can_read && let Poll::Ready(ready) = self.stream.poll_read_ready(cx) {
+                    return Poll::Ready(ready.map(|()| Wake::Readable));
+                }
+                if idle && appended.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ok(Wake::Appended));
+                }
+                Poll::Pending
+            })
+            .await?;
+            match woke {
+                Wake::Mail => self.read_mail(handle)?,
+                Wake::Writable => self.write_some()?,
+                Wake::Readable => {
+                    if self.read_some()? {
+                        // Boxed: clients rarely send, and inline this future would
+                        // make every idle client's task larger.
+                        Box::pin(self.consume_input(name)).await?;
                     }
                 }
-                _ = &mut appended, if idle => {}
-                () = keepalive_due(&mut self.keepalive), if self.keepalive.is_some() => self.keepalive_due()?,
+                Wake::Appended => {}
             }
         }
     }
@@ -278,32 +299,16 @@ impl Connection {
     fn read_mail(&mut self, handle: &ClientHandle) -> Result<(), End> {
         let mail = handle.take_mail();
         self.control.extend(mail.frames);
+        if mail.shutdown {
+            return Err(End::Shutdown);
+        }
+        if let Some(silent) = mail.silent {
+            return Err(End::Silent(silent));
+        }
         match mail.kick {
             Some(reason) => Err(End::Kicked(reason)),
             None => Ok(()),
         }
-    }
-
-    /// The keepalive timer fired: ping a client that has been silent for the interval,
-    /// give up on one that stayed silent after the ping.
-    fn keepalive_due(&mut self) -> Result<(), End> {
-        let (Some(interval), Some(timer)) = (self.hub.config.keepalive, self.keepalive.as_mut())
-        else {
-            return Ok(());
-        };
-        let silent = self.last_input.elapsed();
-        if silent < interval {
-            // Heard from since the timer was set (which also cleared any ping).
-            timer.as_mut().reset(self.last_input + interval);
-        } else if !self.pinged {
-            self.pinged = true;
-            self.control
-                .push_back(Frame::Ping(silent.as_millis() as u64).to_bytes());
-            timer.as_mut().reset(self.last_input + interval * 2);
-        } else {
-            return Err(End::Silent(silent));
-        }
-        Ok(())
     }
 
     /// Says the last words the ending calls for, within a bounded time.
@@ -326,13 +331,14 @@ impl Connection {
                 self.flush(bye, self.hub.config.shutdown_timeout).await;
             }
             End::Protocol(code, text) => {
-                warn!(%code, %text, "closing a connection that broke the protocol");
+                warn!(client_id = %self.id, %code, %text, "closing a connection that broke the protocol");
                 self.cursor = None;
                 let error = Frame::Error { code, text }.to_bytes();
                 self.flush(Some(error), ERROR_FLUSH).await;
             }
             End::Refused(code, text) => {
-                info!(%code, %text, "refused a client");
+                let (uid, pid) = (self.peer.map(|p| p.uid), self.peer.and_then(|p| p.pid));
+                info!(client_id = %self.id, ?uid, ?pid, %code, %text, "refused a client");
                 self.cursor = None;
                 let refused = if self.kind == ClientKind::Text {
                     Bytes::from(format!("pipehub: refused: {text}\n"))
@@ -342,7 +348,7 @@ impl Connection {
                 self.flush(Some(refused), ERROR_FLUSH).await;
             }
             End::Kicked(reason) => {
-                info!(%reason, "client kicked by the operator");
+                info!(client_id = %self.id, %reason, "client kicked by the operator");
                 self.cursor = None;
                 let bye = if self.kind == ClientKind::Text {
                     text_line_for(format!("kicked: {reason}").as_bytes())
@@ -353,6 +359,7 @@ impl Connection {
             }
             End::Silent(silent) => {
                 warn!(
+                    client_id = %self.id,
                     "closing a client that answered nothing for {} s, not even a keepalive PING",
                     silent.as_secs()
                 );
@@ -361,10 +368,20 @@ impl Connection {
     }
 }
 
-/// Completes when the keepalive timer fires (never, without one).
-async fn keepalive_due(timer: &mut Option<Pin<Box<Sleep>>>) {
-    match timer {
-        Some(timer) => timer.as_mut().await,
-        None => std::future::pending().await,
+
+#[cfg(all(test, unix))]
+mod tests {
+    /// An idle client costs about its task, and the task is mostly this future: keep it
+    /// small (it was 1.6 KB before the session waited through one poll function, and
+    /// 2 KiB per idle client is the whole budget). A regression guard, not a benchmark:
+    /// the size is a compile-time fact.
+    #[tokio::test]
+    async fn an_idle_connection_task_stays_small() {
+        let (hub, _events) = crate::Hub::new(crate::Config::default());
+        let (stream, _peer) = tokio::net::UnixStream::pair().expect("socket pair");
+        let token = tokio_util::sync::CancellationToken::new();
+        let future = super::serve(hub.shared.clone(), stream, token, None);
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 1024, "the connection future grew to {size} bytes");
     }
 }

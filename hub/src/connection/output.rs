@@ -27,7 +27,7 @@ impl Connection {
                     }
                 }
                 Read::Lagged { missed, next } => {
-                    warn!(missed, next_seq = next, "client fell behind the log");
+                    warn!(client_id = %self.id, missed, next_seq = next, "client fell behind the log");
                     if let Some(handle) = &self.handle {
                         handle.missed.fetch_add(missed, Ordering::Relaxed);
                     }
@@ -95,10 +95,13 @@ impl Connection {
         }
     }
 
-    /// Frees the output queue's memory before sleeping, after a burst grew it.
+    /// Frees the output queues' memory before sleeping: an idle client holds none.
     pub(super) fn release_idle_memory(&mut self) {
-        if self.out.capacity() > 64 {
+        if self.out.capacity() > 0 {
             self.out = VecDeque::new();
+        }
+        if self.control.is_empty() && self.control.capacity() > 0 {
+            self.control = VecDeque::new();
         }
     }
 
