@@ -32,6 +32,10 @@ pub(crate) struct Shared {
     pub(crate) console: mpsc::Sender<ConsoleEvent>,
     /// Console events not shown because the console was behind.
     not_shown: AtomicU64,
+    /// Publishers' broadcasts shown in the current second, and which second that is:
+    /// the console shows them at a rate a person can read, and counts the rest.
+    shown_second: AtomicU64,
+    shown_in_second: AtomicU64,
     /// Connections turned away (not permitted, hub full, bad version), ever.
     pub(crate) refused: AtomicU64,
 }
@@ -90,6 +94,8 @@ impl Hub {
             next_id: AtomicU64::new(1),
             console,
             not_shown: AtomicU64::new(0),
+            shown_second: AtomicU64::new(0),
+            shown_in_second: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         };
         (
@@ -232,6 +238,25 @@ impl Shared {
         }
     }
 
+    /// Whether the console should show one more publisher broadcast now: at most
+    /// [`SHOWN_BROADCASTS_PER_SECOND`]; the rest are counted and reported as
+    /// [`ConsoleEvent::NotShown`]. Asked before the event is even built, so a flood of
+    /// broadcasts costs the hub nothing for the console.
+    pub(crate) fn console_takes_broadcast(&self) -> bool {
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if self.shown_second.swap(second, Ordering::Relaxed) != second {
+            self.shown_in_second.store(0, Ordering::Relaxed);
+        }
+        if self.shown_in_second.fetch_add(1, Ordering::Relaxed) < SHOWN_BROADCASTS_PER_SECOND {
+            true
+        } else {
+            self.not_shown.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+
     /// Sends an event to the console, waiting for room: used for messages that exist
     /// only to be shown, so a client that floods the operator is slowed down, not
     /// buffered without bound.
@@ -240,6 +265,9 @@ impl Shared {
         let _ = self.console.send(event).await;
     }
 }
+
+/// Most publisher broadcasts the console shows per second.
+const SHOWN_BROADCASTS_PER_SECOND: u64 = 50;
 
 /// The `BYE` a kicked client receives.
 pub(crate) fn kicked_bye(reason: String) -> Bytes {

@@ -13,6 +13,7 @@
 
 use std::{
     collections::VecDeque,
+    io::{self, IoSlice},
     sync::{
         RwLock,
         atomic::{AtomicU64, Ordering},
@@ -193,6 +194,71 @@ impl BroadcastLog {
     }
 }
 
+/// What [`BroadcastLog::write_from`] did.
+#[derive(Debug)]
+pub(crate) enum Written {
+    /// `frames` whole frames went out; `rest` is what is left of a frame the write cut
+    /// short (the caller owns it now and sends it next).
+    Frames { frames: usize, rest: Option<Bytes> },
+    /// The cursor fell behind the log (see [`Read::Lagged`]); nothing was written.
+    Behind,
+    /// Nothing at or after the cursor yet.
+    Empty,
+}
+
+impl BroadcastLog {
+    /// Writes up to `max_frames` frames from `cursor` on straight out of the log with
+    /// one vectored `write`, without taking a handle to any of them: the common case of
+    /// a writer that keeps up costs no reference counting per frame. Only a frame the
+    /// write cuts short is handed back, as an owned rest.
+    ///
+    /// The read lock is held across `write`, which must be a non-blocking call (a
+    /// `try_write_vectored`): it never waits, and a publisher waits at most for the
+    /// writes already in progress.
+    pub(crate) fn write_from(
+        &self,
+        cursor: u64,
+        max_frames: usize,
+        write: impl FnOnce(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<Written> {
+        if cursor > self.tail() {
+            return Ok(Written::Empty);
+        }
+        let ring = self.ring.read().unwrap_or_else(|e| e.into_inner());
+        if cursor < ring.first {
+            return Ok(Written::Behind);
+        }
+        let start = (cursor - ring.first) as usize;
+        let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+        let mut count = 0;
+        for (slot, frame) in slices
+            .iter_mut()
+            .zip(ring.frames.range(start..).take(max_frames))
+        {
+            *slot = IoSlice::new(frame);
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(Written::Empty);
+        }
+        let mut written = write(&slices[..count])?;
+        let mut frames = 0;
+        for frame in ring.frames.range(start..start + count) {
+            if written >= frame.len() {
+                written -= frame.len();
+                frames += 1;
+            } else {
+                let rest = (written > 0).then(|| frame.slice(written..));
+                return Ok(Written::Frames { frames, rest });
+            }
+        }
+        Ok(Written::Frames { frames, rest: None })
+    }
+}
+
+/// Most frames in one vectored write.
+pub(crate) const WRITE_SLICES: usize = 128;
+
 /// Microseconds since the Unix epoch: the protocol's timestamps.
 pub(crate) fn now_us() -> u64 {
     SystemTime::now()
@@ -296,6 +362,41 @@ mod tests {
             18,
             "three frames fit in 350 bytes"
         );
+    }
+
+    #[test]
+    fn write_from_sends_whole_frames_and_hands_back_a_cut_one() {
+        let log = BroadcastLog::new(16, usize::MAX);
+        for _ in 0..3 {
+            log.publish(ClientId::OPERATOR, &[7; 71]); // 100-byte frames
+        }
+        let mut sent = Vec::new();
+        let written = log
+            .write_from(1, 10, |slices| {
+                assert_eq!(slices.len(), 3);
+                for s in slices {
+                    sent.extend_from_slice(s);
+                }
+                Ok(250)
+            })
+            .unwrap();
+        match written {
+            Written::Frames {
+                frames: 2,
+                rest: Some(rest),
+            } => {
+                assert_eq!(rest.len(), 50);
+                assert_eq!(&rest[..], &sent[250..300]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            log.write_from(4, 10, |_| unreachable!("nothing to write"))
+                .unwrap(),
+            Written::Empty
+        ));
+        let would_block = log.write_from(1, 10, |_| Err(io::ErrorKind::WouldBlock.into()));
+        assert_eq!(would_block.unwrap_err().kind(), io::ErrorKind::WouldBlock);
     }
 
     #[test]

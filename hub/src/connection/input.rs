@@ -84,7 +84,9 @@ impl Connection {
                         ));
                     }
                     self.hub.log.publish(self.id, &body);
-                    self.hub.show_event(self.message(name, body, true));
+                    if self.hub.console_takes_broadcast() {
+                        self.hub.show_event(self.message(name, body, true));
+                    }
                 } else {
                     self.hub
                         .tell_operator(self.message(name, body, false))

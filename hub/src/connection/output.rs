@@ -2,30 +2,22 @@
 //! from the shared log, written with vectored writes that may stop anywhere in a frame.
 
 use super::*;
+use crate::log::{WRITE_SLICES, Written};
 
 impl Connection {
     /// Moves the next output into `out`: control frames first, then broadcasts from the
     /// cursor (with a `LAGGED` first if the cursor fell behind the log).
     pub(super) fn refill(&mut self) {
         self.out.extend(self.control.drain(..));
-        let Some(cursor) = self.cursor.as_mut() else {
-            return;
-        };
         let text = self.kind == ClientKind::Text;
         let start = self.out.len();
-        loop {
+        while let Some(cursor) = self.cursor {
             match self
                 .hub
                 .log
-                .read(*cursor, &mut self.out, BATCH_FRAMES, BATCH_BYTES)
+                .read(cursor, &mut self.out, BATCH_FRAMES, BATCH_BYTES)
             {
-                Read::Frames(n) => {
-                    *cursor += n as u64;
-                    self.hub.log.count_deliveries(n);
-                    if let Some(handle) = &self.handle {
-                        handle.cursor.store(*cursor, Ordering::Relaxed);
-                    }
-                }
+                Read::Frames(n) => self.advance_cursor(n),
                 Read::Lagged { missed, next } => {
                     warn!(client_id = %self.id, missed, next_seq = next, "client fell behind the log");
                     if let Some(handle) = &self.handle {
@@ -38,7 +30,7 @@ impl Connection {
                         };
                         self.out.push_back(lagged.to_bytes());
                     }
-                    *cursor = next;
+                    self.cursor = Some(next);
                     continue;
                 }
                 Read::Empty => {}
@@ -52,16 +44,43 @@ impl Connection {
         }
     }
 
-    /// Writes as much of `out` as the socket takes now.
+    /// Writes as much as the socket takes now: a framed listener with nothing else
+    /// pending writes straight from the log; everything else goes through `out`.
     pub(super) fn write_some(&mut self) -> Result<(), End> {
         for _ in 0..WRITES_PER_TURN {
+            if self.out.is_empty()
+                && self.control.is_empty()
+                && self.kind != ClientKind::Text
+                && let Some(cursor) = self.cursor
+            {
+                let stream = &self.stream;
+                let written = self.hub.log.write_from(cursor, WRITE_SLICES, |slices| {
+                    stream.try_write_vectored(slices)
+                });
+                match written {
+                    Ok(Written::Frames { frames, rest }) => {
+                        let taken = frames + usize::from(rest.is_some());
+                        self.advance_cursor(taken);
+                        self.out.extend(rest);
+                        if taken == 0 {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    Ok(Written::Empty) => return Ok(()),
+                    // LAGGED is told through `out`, like any other control frame.
+                    Ok(Written::Behind) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
             if self.out.is_empty() {
                 self.refill();
                 if self.out.is_empty() {
                     return Ok(());
                 }
             }
-            let mut slices = [IoSlice::new(&[]); 128];
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
             let mut count = 0;
             for (i, frame) in self.out.iter().take(slices.len()).enumerate() {
                 let skip = if i == 0 { self.offset } else { 0 };
@@ -75,6 +94,17 @@ impl Connection {
             }
         }
         Ok(())
+    }
+
+    /// Moves the cursor past `n` frames taken from the log.
+    fn advance_cursor(&mut self, n: usize) {
+        if let Some(cursor) = self.cursor.as_mut() {
+            *cursor += n as u64;
+            self.hub.log.count_deliveries(n);
+            if let Some(handle) = &self.handle {
+                handle.cursor.store(*cursor, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Drops `n` written bytes from the front of `out`.
