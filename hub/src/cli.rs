@@ -49,6 +49,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 5.0)]
     pub shutdown_timeout: f64,
 
+    /// Threads serving clients; 0 means one per core.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
     /// Shut down gracefully when stdin ends (by default the hub keeps serving).
     #[arg(long)]
     pub exit_on_eof: bool,

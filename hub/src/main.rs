@@ -22,7 +22,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime(cli.threads) {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("pipehub: error: cannot start the async runtime: {err}");
@@ -33,6 +33,21 @@ fn main() -> ExitCode {
     // The stdin reader may be blocked in a read that never returns; do not wait for it.
     runtime.shutdown_background();
     code
+}
+
+/// The async runtime: one thread serves every client with no cross-thread wake-ups;
+/// more threads spread the clients' work over more cores.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if threads > 1 {
+            builder.worker_threads(threads);
+        }
+        builder
+    };
+    builder.enable_all().build()
 }
 
 async fn run(cli: cli::Cli) -> ExitCode {

@@ -157,7 +157,10 @@ impl ClientHandle {
 
     /// Asks the connection to finish: send what is queued, then `BYE` (shutdown).
     pub(crate) fn shut_down(&self) {
-        self.mailbox.lock().unwrap_or_else(|e| e.into_inner()).shutdown = true;
+        self.mailbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shutdown = true;
         self.wake.notify_one();
     }
 
@@ -184,7 +187,10 @@ impl ClientHandle {
         }
         let silent = Duration::from_millis(clock_ms().saturating_sub(heard));
         if silent >= interval * 2 && self.pinged.load(Ordering::Relaxed) {
-            self.mailbox.lock().unwrap_or_else(|e| e.into_inner()).silent = Some(silent);
+            self.mailbox
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .silent = Some(silent);
             self.wake.notify_one();
         } else if silent >= interval && !self.pinged.swap(true, Ordering::Relaxed) {
             let nonce = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
