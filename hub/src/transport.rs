@@ -9,12 +9,12 @@
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub use unix::{Listener, Stream, peer};
+pub use unix::{Listener, Stream, peer, peer_closed};
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub use windows::{Listener, Stream, peer};
+pub use windows::{Listener, Stream, peer, peer_closed};
 
 /// Why the endpoint could not be served. Each message names the cause and the fix.
 #[derive(Debug)]

@@ -39,19 +39,10 @@ impl Connection {
         }
     }
 
-    /// Whether the peer has closed both directions, asked right after its sending side
-    /// closed: a peer that closed entirely has also closed our writing side, while one
-    /// that only shut down its sending side (a read-only tool) has not. The readiness is
-    /// already known at that moment, so one poll answers it.
+    /// Whether the peer is gone entirely, asked right after its sending side closed (a
+    /// read-only tool that only shut down its sending side is still there).
     pub(super) fn peer_gone(&self) -> bool {
-        let ready = std::pin::pin!(self.stream.ready(Interest::WRITABLE));
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match ready.poll(&mut cx) {
-            std::task::Poll::Ready(Ok(ready)) => ready.is_write_closed(),
-            std::task::Poll::Ready(Err(_)) => true,
-            // Not writable right now: the peer is there, just not reading.
-            std::task::Poll::Pending => false,
-        }
+        transport::peer_closed(&self.stream)
     }
 
     /// Handles every complete frame (or line, for text clients) in the read buffer.

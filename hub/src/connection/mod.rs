@@ -26,7 +26,7 @@ use pipehub_protocol::{
     ByeReason, ClientId, ErrorCode, Frame, FrameCodec, FrameType, Hello, ProtocolError, RefuseCode,
     Role, Seq, VERSION, Welcome,
 };
-use tokio::{io::Interest, sync::OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::{codec::Decoder, sync::CancellationToken};
 use tracing::{Instrument, debug, info, warn};
 

@@ -214,3 +214,20 @@ pub fn peer(stream: &Stream) -> Option<crate::access::Peer> {
         pid: cred.pid(),
     })
 }
+
+/// Whether the peer has closed its end entirely, asked after reading end of stream: a
+/// peer that only shut down its sending side (a read-only tool such as
+/// `nc -U path < /dev/null`, or a .NET `PipeDirection.In` client) leaves our writing side
+/// open. Asked of the kernel (`poll` for `POLLHUP`), not of the runtime's readiness,
+/// which may not have seen the hang-up event yet when the end of stream is read.
+pub fn peer_closed(stream: &Stream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout: poll only fills in `revents`.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready < 0 || fd.revents & (libc::POLLHUP | libc::POLLERR) != 0
+}

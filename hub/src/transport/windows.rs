@@ -70,3 +70,9 @@ impl Listener {
 pub fn peer(_stream: &Stream) -> Option<crate::access::Peer> {
     None
 }
+
+/// A named pipe has no half-close: the end of a client's input is the client closing
+/// its handle.
+pub fn peer_closed(_stream: &Stream) -> bool {
+    true
+}
