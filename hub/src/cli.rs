@@ -2,19 +2,28 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use pipehub::{
     Config,
     access::{Access, Publishers},
 };
 
-/// pipehub: one hub, many listeners. Serves a local endpoint (a Unix domain socket, or a
-/// Windows named pipe) and broadcasts every line typed on stdin to every connected
-/// client. Clients connect with `pipehub-client listen`, or with any tool that reads a
-/// Unix socket (socat, nc -U).
+/// One hub, many listeners: a local broadcast hub on a Unix socket or a Windows named pipe
+///
+/// pipehub serves a local endpoint (a Unix domain socket, or a Windows named pipe) and
+/// broadcasts every line typed on stdin to every connected client. Clients connect with
+/// `pipehub-client listen`, or with any tool that reads a Unix socket (socat, nc -U).
+///
+/// On a terminal the console has line editing, history and commands (/list, /to, /kick,
+/// /stats, /quit; /help lists them). From a pipe or a file, every line is broadcast as it
+/// is. Try it all in one terminal with `pipehub demo`.
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXIT_CODES)]
 pub struct Cli {
+    /// Something other than serving (without one, pipehub serves the endpoint)
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The endpoint to serve: a socket path (Unix) or a pipe name (Windows); or
     /// pipe:NAME, where .NET's NamedPipeClientStream(".", NAME) looks
     /// ($TMPDIR/CoreFxPipe_NAME on Unix, \\.\pipe\NAME on Windows).
@@ -57,6 +66,12 @@ pub struct Cli {
     #[arg(long)]
     pub exit_on_eof: bool,
 
+    /// Serve Prometheus metrics over HTTP at ADDR/metrics, such as 127.0.0.1:9187 (port 0
+    /// picks a free one). Anyone who can reach ADDR can read the counters: keep it on
+    /// loopback unless the network is trusted [default: off]
+    #[arg(long, value_name = "ADDR", env = "PIPEHUB_METRICS")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// How many of the latest broadcasts a connecting client may have replayed (resume
     /// after a reconnect, or `listen --last K`); 0 disables replay.
     #[arg(long, default_value_t = 1024)]
@@ -69,6 +84,12 @@ pub struct Cli {
     /// Permissions of the socket file, in octal (Unix).
     #[arg(long, default_value = "0600", value_parser = parse_mode)]
     pub mode: u32,
+
+    /// Let every local user open the named pipe, not only the user the hub runs as
+    /// (Windows; other users may connect and write but never create instances of the
+    /// pipe). On Unix, use --mode with --allow-uid or --allow-gid.
+    #[arg(long)]
+    pub allow_everyone: bool,
 
     /// Also let these users connect (numeric uid; repeat or separate with commas). The
     /// hub's own user and root always may.
@@ -114,9 +135,17 @@ fn parse_publishers(value: &str) -> Result<Publishers, String> {
     }
 }
 
+/// What `pipehub` does instead of serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Demo(crate::demo::DemoArgs),
+    Completions(crate::generate::CompletionsArgs),
+    Man(crate::generate::ManArgs),
+}
+
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  stopped cleanly (Ctrl-C, SIGTERM, or end of stdin with --exit-on-eof)
+  0  stopped cleanly (/quit, Ctrl-C, SIGTERM, or end of stdin with --exit-on-eof)
   1  error while serving
   2  bad command line
   3  another hub is already serving the endpoint";
@@ -135,6 +164,7 @@ impl Cli {
             history_frames: self.history,
             history_bytes: self.history_bytes,
             socket_mode: self.mode,
+            allow_everyone: self.allow_everyone,
             access: self.access(),
             keepalive: Duration::try_from_secs_f64(self.keepalive)
                 .ok()

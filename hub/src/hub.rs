@@ -7,7 +7,9 @@ use std::sync::{
 };
 
 use bytes::Bytes;
-use pipehub_protocol::{BROADCAST_BODY_OFFSET, ByeReason, ClientId, Frame, HubInstance, Seq};
+use pipehub_protocol::{
+    BROADCAST_BODY_OFFSET, ByeReason, ClientId, Frame, HubInstance, RefuseCode, Seq,
+};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -38,6 +40,10 @@ pub(crate) struct Shared {
     shown_in_second: AtomicU64,
     /// Connections turned away (not permitted, hub full, bad version), ever.
     pub(crate) refused: AtomicU64,
+    /// The same, by reason: one counter for each of `REFUSE_REASONS`.
+    refused_by_reason: [AtomicU64; REFUSE_REASONS.len()],
+    /// When the hub started, and samples of its counters for the status report's rates.
+    pub(crate) meter: crate::status::Meter,
 }
 
 /// Why a message could not be sent.
@@ -76,7 +82,18 @@ pub struct Stats {
     pub retained: usize,
     /// Connections turned away.
     pub refused: u64,
+    /// Connections turned away, by reason: every reason the hub gives, 0 included.
+    pub refused_by_reason: Vec<(RefuseCode, u64)>,
 }
+
+/// The reasons the hub turns a connection away for, in the order
+/// [`Stats::refused_by_reason`] lists them.
+pub(crate) const REFUSE_REASONS: [RefuseCode; 4] = [
+    RefuseCode::NOT_PERMITTED,
+    RefuseCode::HUB_FULL,
+    RefuseCode::UNSUPPORTED_VERSION,
+    RefuseCode::SHUTTING_DOWN,
+];
 
 impl Hub {
     /// A hub with `config`, and the receiving end of its console events (what clients
@@ -97,6 +114,8 @@ impl Hub {
             shown_second: AtomicU64::new(0),
             shown_in_second: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            refused_by_reason: Default::default(),
+            meter: crate::status::Meter::new(),
         };
         (
             Hub {
@@ -190,6 +209,11 @@ impl Hub {
             missed: clients.iter().map(|c| c.missed).sum(),
             retained: self.shared.log.len(),
             refused: self.shared.refused.load(Ordering::Relaxed),
+            refused_by_reason: REFUSE_REASONS
+                .iter()
+                .zip(&self.shared.refused_by_reason)
+                .map(|(&code, count)| (code, count.load(Ordering::Relaxed)))
+                .collect(),
         }
     }
 
@@ -200,6 +224,14 @@ impl Hub {
 }
 
 impl Shared {
+    /// Counts a connection turned away with `code`.
+    pub(crate) fn count_refusal(&self, code: RefuseCode) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        if let Some(i) = REFUSE_REASONS.iter().position(|&reason| reason == code) {
+            self.refused_by_reason[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The next client ID; IDs are never reused during the hub's life.
     pub(crate) fn next_client_id(&self) -> ClientId {
         ClientId(self.next_id.fetch_add(1, Ordering::Relaxed))

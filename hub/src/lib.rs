@@ -14,20 +14,28 @@
 //!   one vectored write; a client that falls behind the log's oldest frame is told exactly
 //!   how many broadcasts it missed.
 //! - `registry`: who is connected, for the console and for shutdown.
-//! - [`console`]: the operator's side: lines in, client messages and notices out.
+//! - [`console`]: the operator's side: lines in, client messages and notices out; on a
+//!   terminal, line editing and commands (`/list`, `/to`, `/kick`, ...).
+//! - `status`: the status report (`/list`, `/stats`, a client's `STATUS_REQUEST`) and the
+//!   rates in it.
+//! - [`metrics`]: `--metrics ADDR`, the counters for Prometheus, read at scrape time.
+//! - [`activation`]: running under systemd: an inherited socket, `READY=1`.
 
 pub mod access;
+pub mod activation;
 pub mod config;
 mod connection;
 pub mod console;
 mod hub;
 mod log;
+pub mod metrics;
 mod registry;
 pub mod server;
+mod status;
 mod text;
 pub mod transport;
 
 pub use config::Config;
-pub use console::ConsoleEvent;
+pub use console::{Console, ConsoleEvent, ConsoleOptions};
 pub use hub::{Hub, SendError, Stats};
 pub use registry::{ClientInfo, ClientKind};

@@ -1,25 +1,44 @@
 //! The `pipehub` binary: parse the command line, bind the endpoint, and run the hub
 //! library with stdin as the operator's console and Ctrl-C/SIGTERM as the shutdown
-//! signal.
+//! signal. The subcommands (`demo`, `completions`, `man`) live in their own files.
 
 mod cli;
+mod demo;
+mod generate;
 
 use std::{io::IsTerminal, process::ExitCode};
 
 use clap::Parser;
-use pipehub::{Hub, console, server, transport::BindError, transport::Listener};
+use pipehub::{
+    Console, ConsoleOptions, Hub, activation,
+    console::{LogRoute, style::colour_allowed},
+    metrics::MetricsServer,
+    server,
+    transport::BindError,
+    transport::Listener,
+};
 use pipehub_protocol::endpoint;
-use tokio::io::BufReader;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let mut cli = cli::Cli::parse();
+    let demo = match cli.command.take() {
+        Some(cli::Command::Completions(args)) => return generate::completions(&args),
+        Some(cli::Command::Man(_)) => return generate::man(),
+        Some(cli::Command::Demo(args)) => Some(args),
+        None => None,
+    };
+    // While the console's line editor owns the terminal, log lines go through it.
+    let log_route = LogRoute::default();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_writer(log_route.clone())
+        .with_ansi(std::io::stderr().is_terminal() && colour_allowed())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // The demo is for a newcomer's eyes: only what goes wrong.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(if demo.is_some() { "warn" } else { "info" })
+                }),
         )
         .init();
     let runtime = match runtime(cli.threads) {
@@ -29,7 +48,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(run(cli));
+    let code = runtime.block_on(async {
+        match demo {
+            Some(args) => demo::run(cli, args, log_route, shutdown_signal()).await,
+            None => run(cli, log_route).await,
+        }
+    });
     // The stdin reader may be blocked in a read that never returns; do not wait for it.
     runtime.shutdown_background();
     code
@@ -50,11 +74,20 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
-async fn run(cli: cli::Cli) -> ExitCode {
+async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
     let address = endpoint::resolve(&cli.endpoint);
     let config = cli.config();
     raise_fd_limit(config.max_clients);
-    let listener = match Listener::bind_with_mode(&address, config.socket_mode) {
+    // Under systemd socket activation the socket is passed in, not bound here.
+    let inherited = match activation::inherited_listener() {
+        Ok(inherited) => inherited,
+        Err(err) => {
+            eprintln!("pipehub: error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let activated = inherited.is_some();
+    let listener = match inherited.map_or_else(|| Listener::bind_for(&address, &config), Ok) {
         Ok(listener) => listener,
         Err(err) => {
             match endpoint::pipe_name(&cli.endpoint) {
@@ -70,37 +103,64 @@ async fn run(cli: cli::Cli) -> ExitCode {
             };
         }
     };
-    let (hub, events) = Hub::new(config);
-    eprintln!("{}", banner(&cli.endpoint, &listener.endpoint(), &hub));
-
-    tokio::spawn(console::print_events(events, tokio::io::stdout()));
-    let input_closed = CancellationToken::new();
-    {
-        let hub = hub.clone();
-        let input_closed = input_closed.clone();
-        let exit_on_eof = cli.exit_on_eof;
-        tokio::spawn(async move {
-            let result = console::broadcast_lines(&hub, BufReader::new(tokio::io::stdin())).await;
-            if let Err(err) = result {
-                tracing::warn!(%err, "reading operator input failed");
-            }
-            if exit_on_eof {
-                input_closed.cancel();
-            } else {
-                tracing::info!(
-                    "operator input closed; still serving (Ctrl-C or SIGTERM stops the hub)"
+    let metrics = match cli.metrics {
+        Some(address) => match MetricsServer::bind(address).await {
+            Ok(metrics) => Some(metrics),
+            Err(err) => {
+                eprintln!(
+                    "pipehub: error: cannot serve metrics on {address}: {err}; pass another \
+                     --metrics address"
                 );
+                return ExitCode::FAILURE;
             }
-        });
+        },
+        None => None,
+    };
+    let (hub, events) = Hub::new(config);
+    let on_terminal = pipehub::console::style::is_terminal();
+    eprintln!(
+        "{}",
+        banner(&cli.endpoint, &listener.endpoint(), &hub, on_terminal)
+    );
+    let stop_metrics = CancellationToken::new();
+    let _stop_metrics = stop_metrics.clone().drop_guard();
+    if let Some(metrics) = metrics {
+        if let Ok(address) = metrics.local_addr() {
+            eprintln!("pipehub: metrics at http://{address}/metrics");
+        }
+        tokio::spawn(metrics.serve(hub.clone(), stop_metrics.cancelled_owned()));
     }
-
+    // Under systemd, stdin is not the operator (messages come from `pipehub-client
+    // send`): read none of it, so its end never matters.
+    let (_keep_input_unread, start_reading) = if activated && !on_terminal {
+        let (hold, gate) = tokio::sync::oneshot::channel();
+        (Some(hold), Some(gate))
+    } else {
+        (None, None)
+    };
+    let stop = CancellationToken::new();
+    let options = ConsoleOptions {
+        exit_on_eof: cli.exit_on_eof,
+        log_route: Some(log_route),
+        start_reading,
+    };
+    let console = match Console::start(&hub, events, stop.clone(), options) {
+        Ok(console) => console,
+        Err(err) => {
+            eprintln!("pipehub: error: cannot start the console: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    activation::notify_ready(&listener.endpoint());
     server::serve(&hub, listener, async {
         tokio::select! {
             () = shutdown_signal() => {}
-            () = input_closed.cancelled() => {}
+            () = stop.cancelled() => {}
         }
+        activation::notify_stopping();
     })
     .await;
+    console.finish();
     ExitCode::SUCCESS
 }
 
@@ -142,7 +202,8 @@ fn raise_fd_limit(max_clients: usize) {
 
 /// What the operator sees first: where the hub listens and how to connect to it.
 /// `endpoint` is the endpoint as given, `address` the socket or pipe it resolved to.
-fn banner(endpoint: &str, address: &str, hub: &Hub) -> String {
+/// On a terminal, it names the console's commands.
+fn banner(endpoint: &str, address: &str, hub: &Hub, on_terminal: bool) -> String {
     let plain = if cfg!(unix) {
         format!("\n  or any tool:  socat - UNIX-CONNECT:{address}")
     } else {
@@ -156,11 +217,23 @@ fn banner(endpoint: &str, address: &str, hub: &Hub) -> String {
     };
     // A pipe:NAME is given to clients as it is, so they find the hub the way .NET does.
     let client_endpoint = if dotnet.is_empty() { address } else { endpoint };
+    let console = if on_terminal {
+        "Type a line and press Enter to broadcast it; /help lists the commands \
+         (/list, /to, /kick, /stats).\nCtrl-C or /quit stops the hub."
+    } else {
+        "Type a line and press Enter to broadcast it. Ctrl-C stops the hub."
+    };
     format!(
         "pipehub: serving {shown} (hub instance {instance})\n  \
          listen with:  pipehub-client --endpoint {client_endpoint} listen{plain}{dotnet}\n  \
-         send with:    pipehub-client --endpoint {client_endpoint} send 'hello'\n\
-         Type a line and press Enter to broadcast it. Ctrl-C stops the hub.",
+         send with:    pipehub-client --endpoint {client_endpoint} send {hello}\n\
+         {console}",
+        // cmd.exe passes single quotes on as part of the argument.
+        hello = if cfg!(windows) {
+            "\"hello\""
+        } else {
+            "'hello'"
+        },
         shown = endpoint::describe(endpoint, address),
         instance = hub.instance()
     )

@@ -38,6 +38,7 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
     let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     tokio::pin!(shutdown);
 
+    tasks.spawn(crate::status::sample_rates(hub.clone(), stop.clone()).in_current_span());
     if let Some(interval) = hub.shared.config.keepalive {
         tasks.spawn(keepalive(hub.clone(), interval, stop.clone()).in_current_span());
     }

@@ -21,6 +21,7 @@ pub enum FrameType {
     Hello = 0x01,
     Send = 0x02,
     Ping = 0x03,
+    StatusRequest = 0x05,
     Welcome = 0x81,
     Refused = 0x82,
     Broadcast = 0x83,
@@ -29,14 +30,16 @@ pub enum FrameType {
     Bye = 0x86,
     Error = 0x87,
     Direct = 0x88,
+    Status = 0x89,
 }
 
 impl FrameType {
     /// Every frame type, in type-byte order.
-    pub const ALL: [FrameType; 11] = [
+    pub const ALL: [FrameType; 13] = [
         FrameType::Hello,
         FrameType::Send,
         FrameType::Ping,
+        FrameType::StatusRequest,
         FrameType::Welcome,
         FrameType::Refused,
         FrameType::Broadcast,
@@ -45,6 +48,7 @@ impl FrameType {
         FrameType::Bye,
         FrameType::Error,
         FrameType::Direct,
+        FrameType::Status,
     ];
 
     /// The type for a type byte, if this protocol version knows it.
@@ -58,6 +62,7 @@ impl FrameType {
             FrameType::Hello => "HELLO",
             FrameType::Send => "SEND",
             FrameType::Ping => "PING",
+            FrameType::StatusRequest => "STATUS_REQUEST",
             FrameType::Welcome => "WELCOME",
             FrameType::Refused => "REFUSED",
             FrameType::Broadcast => "BROADCAST",
@@ -66,6 +71,7 @@ impl FrameType {
             FrameType::Bye => "BYE",
             FrameType::Error => "ERROR",
             FrameType::Direct => "DIRECT",
+            FrameType::Status => "STATUS",
         }
     }
 
@@ -212,6 +218,9 @@ pub enum Frame {
     /// `0x03` client → hub: ask for a `PONG` with the same nonce. The hub answers after
     /// it has handled every frame the client sent before.
     Ping(u64),
+    /// `0x05` client → hub: ask for the hub's status (who is connected, counters). The
+    /// hub answers with one or more `STATUS` frames.
+    StatusRequest,
     /// `0x81` hub → client: the session is open.
     Welcome(Welcome),
     /// `0x82` hub → client: the session is refused; the hub closes the connection.
@@ -234,7 +243,14 @@ pub enum Frame {
         timestamp_us: u64,
         body: Bytes,
     },
+    /// `0x89` hub → client: one part of a status report, the answer to
+    /// `STATUS_REQUEST`. The parts of one report, concatenated in order, are UTF-8 JSON
+    /// ([`crate::status::StatusReport`]); `more` is set on every part but the last.
+    Status { more: bool, part: Bytes },
 }
+
+/// `STATUS` flag bit 0: more parts of this report follow.
+const STATUS_FLAG_MORE: u8 = 0x01;
 
 /// Encodes one `BROADCAST` frame straight from its parts, without building a [`Frame`]:
 /// the hub's hot path, called once per broadcast whatever the number of clients.
@@ -262,6 +278,7 @@ impl Frame {
             Frame::Hello(_) => FrameType::Hello,
             Frame::Send(_) => FrameType::Send,
             Frame::Ping(_) => FrameType::Ping,
+            Frame::StatusRequest => FrameType::StatusRequest,
             Frame::Welcome(_) => FrameType::Welcome,
             Frame::Refused { .. } => FrameType::Refused,
             Frame::Broadcast(_) => FrameType::Broadcast,
@@ -270,6 +287,7 @@ impl Frame {
             Frame::Bye { .. } => FrameType::Bye,
             Frame::Error { .. } => FrameType::Error,
             Frame::Direct { .. } => FrameType::Direct,
+            Frame::Status { .. } => FrameType::Status,
         }
     }
 
@@ -301,6 +319,7 @@ impl Frame {
                 }
             }
             Frame::Send(body) => dst.put_slice(body),
+            Frame::StatusRequest => {}
             Frame::Ping(nonce) | Frame::Pong(nonce) => dst.put_u64(*nonce),
             Frame::Welcome(w) => {
                 dst.put_u16(w.version);
@@ -341,6 +360,10 @@ impl Frame {
                 dst.put_u64(*timestamp_us);
                 dst.put_slice(body);
             }
+            Frame::Status { more, part } => {
+                dst.put_u8(if *more { STATUS_FLAG_MORE } else { 0 });
+                dst.put_slice(part);
+            }
         }
         let len = frame_len(dst.len() - start - HEADER_LEN);
         dst[start..start + 4].copy_from_slice(&len.to_be_bytes());
@@ -366,6 +389,7 @@ impl Frame {
             FrameType::Hello => Frame::Hello(parse_hello(&mut r)?),
             FrameType::Send => Frame::Send(r.rest()),
             FrameType::Ping => Frame::Ping(r.u64()?),
+            FrameType::StatusRequest => Frame::StatusRequest,
             FrameType::Welcome => Frame::Welcome(Welcome {
                 version: r.u16()?,
                 client_id: ClientId(r.u64()?),
@@ -401,6 +425,12 @@ impl Frame {
                 sender: ClientId(r.u64()?),
                 timestamp_us: r.u64()?,
                 body: r.rest(),
+            },
+            // Flag bits other than `more` are reserved; a client ignores them, so a
+            // later revision may use them.
+            FrameType::Status => Frame::Status {
+                more: r.u8()? & STATUS_FLAG_MORE != 0,
+                part: r.rest(),
             },
         };
         r.finish()?;

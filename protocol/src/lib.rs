@@ -14,6 +14,7 @@ pub mod endpoint;
 mod error;
 mod frame;
 mod ids;
+pub mod status;
 
 pub use codec::FrameCodec;
 pub use error::{ByeReason, ErrorCode, ProtocolError, RefuseCode};

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use pipehub_protocol::status::{ClientStatus, HubStatus, StatusReport, StatusStats};
 use pipehub_protocol::{
     Broadcast, ByeReason, ClientId, ErrorCode, Frame, FrameCodec, FrameType, Hello, HubInstance,
     ProtocolError, RefuseCode, Role, Seq, VERSION, Welcome,
@@ -164,7 +165,70 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
                 body: Bytes::from_static(b"see me after the deploy"),
             },
         ),
+        ("status-request", Frame::StatusRequest),
+        (
+            "status-first-part",
+            Frame::Status {
+                more: true,
+                part: Bytes::from_static(br#"{"hub":{"version":"0.1.0","#),
+            },
+        ),
+        (
+            "status-last-part",
+            Frame::Status {
+                more: false,
+                part: Bytes::from_static(br#""requested_by":7}"#),
+            },
+        ),
     ]
+}
+
+/// The report the document's `status-example` JSON block must be.
+fn expected_status_example() -> StatusReport {
+    let started = 1_700_000_000_000_000;
+    let client = |id, name: &str, pid, connected_at_us| ClientStatus {
+        id,
+        name: name.into(),
+        role: "listener".into(),
+        uid: Some(1000),
+        gid: Some(1000),
+        pid: Some(pid),
+        connected_at_us,
+        queued: 0,
+        missed: 0,
+    };
+    StatusReport {
+        hub: HubStatus {
+            version: "0.1.0".into(),
+            instance: "0123456789abcdef".into(),
+            pid: 4242,
+            started_at_us: started,
+            now_us: started + 75_000_000,
+            max_clients: 100_000,
+            max_frame: 1_048_576,
+        },
+        stats: StatusStats {
+            clients: 2,
+            listeners: 2,
+            publishers: 0,
+            text_listeners: 0,
+            broadcasts: 12,
+            bytes_broadcast: 3000,
+            deliveries: 20,
+            broadcasts_per_s: Some(0.5),
+            deliveries_per_s: Some(1.0),
+            rate_window_s: 10.0,
+            lagged_clients: 0,
+            missed: 0,
+            retained: 12,
+            refused: 0,
+        },
+        clients: vec![
+            client(1, "alice", 31337, started + 5_000_000),
+            client(7, "status", 31400, started + 74_990_000),
+        ],
+        requested_by: Some(7),
+    }
 }
 
 /// One `### vector:` or `### invalid:` entry of the document.
@@ -459,6 +523,30 @@ fn invalid_examples_earn_their_answers() {
             ),
         }
     }
+}
+
+#[test]
+fn the_status_example_is_the_report_the_code_reads_and_writes() {
+    let doc = read_doc().text;
+    let fence = "```json status-example";
+    let start = doc
+        .find(fence)
+        .unwrap_or_else(|| panic!("no `{fence}` block in {DOC_PATH}"))
+        + fence.len();
+    let end = start
+        + doc[start..]
+            .find("\n```")
+            .expect("the status example block is not closed");
+    let json = &doc[start..end];
+    let report: StatusReport = serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("the status example does not parse as a report: {e}"));
+    assert_eq!(report, expected_status_example());
+    let written = serde_json::to_string_pretty(&report).expect("serialize");
+    assert_eq!(
+        written.trim(),
+        json.trim(),
+        "the status example differs from what the code writes"
+    );
 }
 
 #[test]

@@ -10,11 +10,12 @@ use pipehub_client::protocol::{MAX_NAME_LEN, endpoint};
 
 use super::exit::EXIT_CODES;
 
-/// Listen to a pipehub hub, or send messages to it.
+/// Listen to a pipehub hub, send messages to it, or ask who is connected
 ///
 /// A pipehub hub serves one local endpoint (a Unix socket, or a named pipe on Windows)
 /// and fans every message out to every listening client. `listen` prints the messages;
-/// `send` broadcasts messages and returns once the hub has taken all of them.
+/// `send` broadcasts messages and returns once the hub has taken all of them; `status`
+/// shows the hub's clients and counters.
 #[derive(Debug, Parser)]
 #[command(name = "pipehub-client", version, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -45,6 +46,9 @@ pub enum Command {
     Listen(ListenArgs),
     Send(SendArgs),
     Load(super::load::LoadArgs),
+    Status(super::status::StatusArgs),
+    Completions(super::manual::CompletionsArgs),
+    Man(super::manual::ManArgs),
     /// Listeners for a parent `load --procs` (internal)
     #[command(name = "__load-worker", hide = true)]
     LoadWorker(super::load::WorkerArgs),

@@ -10,7 +10,9 @@ mod args;
 mod exit;
 mod listen;
 mod load;
+mod manual;
 mod send;
+mod status;
 
 use std::fmt::Display;
 use std::io::Write;
@@ -39,6 +41,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Listen(args) => listen::run(&endpoint, cli.wait, args).await,
             Command::Send(args) => send::run(&endpoint, cli.wait, args).await,
             Command::Load(args) => load::run(&endpoint, args).await,
+            Command::Status(args) => status::run(&endpoint, cli.wait, args).await,
+            Command::Completions(args) => manual::completions(args),
+            Command::Man(_) => manual::man(),
             Command::LoadWorker(args) => load::run_worker(&endpoint, args).await,
             Command::RawFanout => load::run_raw(&endpoint).await,
         }

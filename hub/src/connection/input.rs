@@ -87,6 +87,12 @@ impl Connection {
             Frame::Ping(nonce) => self.control.push_back(Frame::Pong(nonce).to_bytes()),
             // The answer to a keepalive PING; that it arrived is all that matters.
             Frame::Pong(_) => {}
+            Frame::StatusRequest => {
+                let hub = crate::Hub {
+                    shared: Arc::clone(&self.hub),
+                };
+                self.control.extend(hub.status_frames(self.id));
+            }
             Frame::Hello(_) => {
                 return Err(End::Protocol(
                     ErrorCode::UNEXPECTED_FRAME,
@@ -98,7 +104,7 @@ impl Connection {
                 return Err(End::Protocol(
                     ErrorCode::UNEXPECTED_FRAME,
                     format!(
-                        "{} is a hub-to-client frame; after HELLO a client sends only SEND, PING and PONG",
+                        "{} is a hub-to-client frame; after HELLO a client sends only SEND, PING, PONG and STATUS_REQUEST",
                         t.name()
                     ),
                 ));

@@ -1,0 +1,337 @@
+//! The operator's side of the hub: lines typed (or piped) into the hub become
+//! broadcasts, and what clients say back, or do, becomes [`ConsoleEvent`]s printed for
+//! the operator. [`Console::start`] picks one of two modes:
+//!
+//! - **Terminal** (stdin and stdout are a terminal): a line editor with history
+//!   (`terminal.rs`), the operator's commands (`commands.rs` says what a line means,
+//!   `operator.rs` carries it out), notices printed above the prompt, colour unless
+//!   `NO_COLOR` is set (`style.rs`).
+//! - **Pipe** (anything else: `pipehub < script`, `tail -f log | pipehub`): every line is
+//!   broadcast exactly as it is, commands included, and nothing but the notices is
+//!   printed: no prompt, no colour. Input is read as raw bytes, one message per line (the
+//!   trailing `\n` or `\r\n` is dropped), so non-UTF-8 input is broadcast as it is.
+//!
+//! Either way one [`Printer`] thread writes everything the console shows.
+
+pub mod commands;
+pub mod operator;
+mod printer;
+pub mod style;
+mod terminal;
+
+use std::{io, time::Duration};
+
+use bytes::Bytes;
+use pipehub_protocol::{ClientId, status::printable};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use printer::{LogLine, LogRoute, Printer};
+pub use style::{Style, Tone};
+pub use terminal::PROMPT;
+
+use crate::Hub;
+
+/// Something the operator should see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsoleEvent {
+    /// A client said something: a listener's or text client's message to the operator,
+    /// or a publisher's broadcast.
+    Message {
+        from: ClientId,
+        name: String,
+        body: Bytes,
+        broadcast: bool,
+    },
+    /// Events (publishers' broadcasts, joins, leaves) not shown because the console was
+    /// behind; the broadcasts themselves are never held back by the console.
+    NotShown(u64),
+    /// A client finished its handshake.
+    Joined {
+        id: ClientId,
+        name: String,
+        kind: &'static str,
+    },
+    /// A client left.
+    Left { id: ClientId, name: String },
+}
+
+/// How many console events may wait for the printer.
+pub(crate) const CONSOLE_QUEUE: usize = 1024;
+
+/// Reads operator lines from `input` and broadcasts each one, until end of input.
+/// Returns how many lines were broadcast.
+pub async fn broadcast_lines(hub: &Hub, mut input: impl AsyncBufRead + Unpin) -> io::Result<u64> {
+    let mut line = Vec::new();
+    let mut count = 0;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(count);
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
+        match hub.publish(&line) {
+            Ok(_) => count += 1,
+            Err(err) => tracing::warn!("line not broadcast: {err}"),
+        }
+    }
+}
+
+/// How the console behaves.
+#[derive(Debug, Default)]
+pub struct ConsoleOptions {
+    /// Stop the hub when the input ends (Ctrl-D on a terminal, the end of piped input);
+    /// otherwise the hub keeps serving.
+    pub exit_on_eof: bool,
+    /// The route of the hub's log lines, switched to the console's printer while a line
+    /// editor owns the terminal.
+    pub log_route: Option<LogRoute>,
+    /// Read no input before this says go (or is dropped): the console shows notices at
+    /// once, but the operator's first line waits, e.g. until a demo's listeners are up.
+    pub start_reading: Option<oneshot::Receiver<()>>,
+}
+
+/// The running console: reads the operator's lines, prints what the hub's clients say
+/// and do. [`Console::finish`] it once the hub has stopped.
+pub struct Console {
+    printer: Printer,
+    log_route: Option<LogRoute>,
+    terminal: Option<terminal::Session>,
+}
+
+/// How long [`Console::finish`] lets the last notices reach the printer, and then waits
+/// for the printer.
+const FINISH_SETTLE: Duration = Duration::from_millis(50);
+const FINISH_LIMIT: Duration = Duration::from_secs(1);
+
+impl Console {
+    /// Starts the console on this process's stdin and stdout, printing `events` (the
+    /// receiver [`Hub::new`] returned) and cancelling `stop` when the operator stops the
+    /// hub (`/quit`, Ctrl-C at the prompt, or the end of input with `exit_on_eof`).
+    pub fn start(
+        hub: &Hub,
+        events: mpsc::Receiver<ConsoleEvent>,
+        stop: CancellationToken,
+        mut options: ConsoleOptions,
+    ) -> io::Result<Console> {
+        if style::is_terminal() {
+            let style = Style::for_console();
+            let start = terminal::Start {
+                exit_on_eof: options.exit_on_eof,
+                style,
+                gate: options.start_reading,
+            };
+            match terminal::start(hub.clone(), stop.clone(), start) {
+                Ok((printer, session)) => {
+                    if let Some(route) = &options.log_route {
+                        route.print_to(Some(printer.clone()));
+                    }
+                    forward_events(events, printer.clone(), move |event| {
+                        render_styled(event, style)
+                    })?;
+                    return Ok(Console {
+                        printer,
+                        log_route: options.log_route,
+                        terminal: Some(session),
+                    });
+                }
+                Err((err, gate)) => {
+                    tracing::warn!(
+                        %err,
+                        "no line editing on this terminal; every line is broadcast as it is"
+                    );
+                    options.start_reading = gate;
+                }
+            }
+        }
+        let printer = Printer::spawn(printer::Sink::Stdout)?;
+        forward_events(events, printer.clone(), render)?;
+        let hub = hub.clone();
+        let exit_on_eof = options.exit_on_eof;
+        let gate = options.start_reading;
+        tokio::spawn(async move {
+            if let Some(gate) = gate {
+                let _ = gate.await;
+            }
+            let input = BufReader::new(tokio::io::stdin());
+            if let Err(err) = broadcast_lines(&hub, input).await {
+                tracing::warn!(%err, "reading operator input failed");
+            }
+            if exit_on_eof {
+                stop.cancel();
+            } else {
+                tracing::info!(
+                    "operator input closed; still serving (Ctrl-C or SIGTERM stops the hub)"
+                );
+            }
+        });
+        Ok(Console {
+            printer,
+            log_route: options.log_route,
+            terminal: None,
+        })
+    }
+
+    /// Whether the console is a terminal with line editing and commands.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal.is_some()
+    }
+
+    /// A handle for printing more on the console (above the prompt on a terminal).
+    pub fn printer(&self) -> Printer {
+        self.printer.clone()
+    }
+
+    /// Once the hub has stopped: prints the notices still on their way (bounded), sends
+    /// log lines to stderr again, and gives the terminal back in the mode it had.
+    pub fn finish(self) {
+        std::thread::sleep(FINISH_SETTLE);
+        self.printer.flush(FINISH_LIMIT);
+        if let Some(route) = &self.log_route {
+            route.print_to(None);
+        }
+        if let Some(session) = self.terminal {
+            session.finish();
+        }
+    }
+}
+
+/// Prints every event from the hub, rendered by `render`, on a thread of its own: the
+/// printer's bounded queue then slows down a client that floods the operator, through
+/// the hub's bounded event channel, instead of buffering its messages.
+fn forward_events(
+    mut events: mpsc::Receiver<ConsoleEvent>,
+    printer: Printer,
+    render: impl Fn(&ConsoleEvent) -> String + Send + 'static,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("console-events".into())
+        .spawn(move || {
+            while let Some(event) = events.blocking_recv() {
+                printer.print(render(&event));
+            }
+        })?;
+    Ok(())
+}
+
+/// `client 3 (alice)`, or `client 3` for a client without a name.
+fn who(id: ClientId, name: &str) -> String {
+    if name.is_empty() {
+        format!("client {id}")
+    } else {
+        format!("client {id} ({name})")
+    }
+}
+
+/// The notice for `n` events the console did not show.
+fn not_shown(n: u64) -> String {
+    format!(
+        "[{n} more messages and notices not shown: the console shows at most 50 broadcasts a second, and never holds the hub back]\n"
+    )
+}
+
+/// One event as one line of plain text for the operator, as a pipe or a file gets it.
+pub fn render(event: &ConsoleEvent) -> String {
+    match event {
+        ConsoleEvent::Message {
+            from,
+            name,
+            body,
+            broadcast,
+        } => {
+            let verb = if *broadcast { "broadcast" } else { "says" };
+            format!(
+                "[{} {verb}] {}\n",
+                who(*from, name),
+                String::from_utf8_lossy(body)
+            )
+        }
+        ConsoleEvent::NotShown(n) => not_shown(*n),
+        ConsoleEvent::Joined { id, name, kind } => {
+            format!("[{} joined as {kind}]\n", who(*id, name))
+        }
+        ConsoleEvent::Left { id, name } => format!("[{} left]\n", who(*id, name)),
+    }
+}
+
+/// One event as one line for the operator's terminal: the words of [`render`], coloured
+/// by `style`, and with control characters from clients escaped, so a client can neither
+/// break the line nor drive the terminal.
+pub fn render_styled(event: &ConsoleEvent, style: Style) -> String {
+    let line = match event {
+        ConsoleEvent::Message {
+            from,
+            name,
+            body,
+            broadcast,
+        } => {
+            let verb = if *broadcast { "broadcast" } else { "says" };
+            let sender = format!("[{} {verb}]", who(*from, &printable(name)));
+            format!(
+                "{} {}",
+                style.paint(Tone::Sender, &sender),
+                printable(&String::from_utf8_lossy(body))
+            )
+        }
+        ConsoleEvent::NotShown(n) => style.paint(Tone::Problem, not_shown(*n).trim_end()),
+        ConsoleEvent::Joined { id, name, kind } => style.paint(
+            Tone::Joined,
+            &format!("[{} joined as {kind}]", who(*id, &printable(name))),
+        ),
+        ConsoleEvent::Left { id, name } => style.paint(
+            Tone::Left,
+            &format!("[{} left]", who(*id, &printable(name))),
+        ),
+    };
+    line + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_lines_escape_control_characters_and_match_the_plain_words() {
+        let event = ConsoleEvent::Message {
+            from: ClientId(3),
+            name: "bob".into(),
+            body: Bytes::from_static(b"hi\x1b[2J\nthere"),
+            broadcast: false,
+        };
+        assert_eq!(
+            render_styled(&event, Style::PLAIN),
+            "[client 3 (bob) says] hi\\u{1b}[2J\\nthere\n"
+        );
+        for event in [
+            ConsoleEvent::Joined {
+                id: ClientId(4),
+                name: String::new(),
+                kind: "text",
+            },
+            ConsoleEvent::Left {
+                id: ClientId(4),
+                name: "x".into(),
+            },
+            ConsoleEvent::NotShown(3),
+        ] {
+            assert_eq!(render_styled(&event, Style::PLAIN), render(&event));
+        }
+    }
+
+    #[test]
+    fn messages_name_the_client() {
+        let line = render(&ConsoleEvent::Message {
+            from: ClientId(7),
+            name: "alice".into(),
+            body: Bytes::from_static(b"hi"),
+            broadcast: false,
+        });
+        assert_eq!(line, "[client 7 (alice) says] hi\n");
+    }
+}
