@@ -26,9 +26,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use pipehub_protocol::status::{StatusAssembler, StatusReport};
 use pipehub_protocol::{
-    BROADCAST_BODY_OFFSET, Broadcast, ByeReason, ClientId, DEFAULT_MAX_FRAME, Frame, FrameCodec,
-    FrameType, Hello, LENGTH_LEN, Role, Seq, Welcome,
+    BROADCAST_BODY_OFFSET, Broadcast, ByeReason, ClientId, DEFAULT_MAX_FRAME, ErrorCode, Frame,
+    FrameCodec, FrameType, Hello, LENGTH_LEN, Role, Seq, Welcome,
 };
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
@@ -88,6 +89,13 @@ pub enum Event {
     /// The answer to a `PING` this client sent with [`Connection::confirm`] (the answers
     /// to keepalive `PING`s are not surfaced).
     Pong(u64),
+}
+
+/// What one frame from the hub is to the reader: an event, or a part of a status report
+/// (which only [`Connection::status`] wants).
+enum Incoming {
+    Event(Event),
+    StatusPart { more: bool, part: Bytes },
 }
 
 /// One open session with a hub.
@@ -323,9 +331,61 @@ impl Connection {
         }
     }
 
-    /// Reads one event from the connection, bypassing `pending`. Answers the hub's
-    /// `PING`s and runs the keepalive on the way.
+    /// Asks the hub for its status report (`STATUS_REQUEST`) and waits for all of it.
+    ///
+    /// Broadcasts and other events that arrive meanwhile are kept for
+    /// [`Connection::next_event`]. A hub older than status requests answers with an
+    /// `ERROR` and closes: that is [`ClientError::NoStatus`].
+    pub async fn status(&mut self) -> Result<StatusReport, ClientError> {
+        let no_status = |endpoint: &str, err: ClientError| match err {
+            ClientError::HubError { code, .. } if code == ErrorCode::UNKNOWN_FRAME_TYPE => {
+                ClientError::NoStatus {
+                    endpoint: endpoint.to_owned(),
+                }
+            }
+            err => err,
+        };
+        if let Err(err) = self.write_now(Frame::StatusRequest).await {
+            return Err(no_status(&self.endpoint, err));
+        }
+        let mut report = StatusAssembler::default();
+        loop {
+            let incoming = match self.read_incoming().await {
+                Ok(incoming) => incoming,
+                Err(err) => return Err(no_status(&self.endpoint, err)),
+            };
+            match incoming {
+                Some(Incoming::StatusPart { more, part }) => {
+                    if let Some(done) = report.push(more, &part) {
+                        return done.map_err(ClientError::BadStatus);
+                    }
+                }
+                Some(Incoming::Event(Event::Bye { reason, text })) => {
+                    return Err(ClientError::Bye { reason, text });
+                }
+                Some(Incoming::Event(event)) => self.pending.push_back(event),
+                None => return Err(ClientError::Closed),
+            }
+        }
+    }
+
+    /// Reads one event from the connection, bypassing `pending`; a status report nobody
+    /// asked for is skipped.
     async fn read_event(&mut self) -> Result<Option<Event>, ClientError> {
+        loop {
+            match self.read_incoming().await? {
+                Some(Incoming::Event(event)) => return Ok(Some(event)),
+                Some(Incoming::StatusPart { .. }) => {
+                    tracing::debug!("ignoring a STATUS this client did not ask for");
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Reads one frame's worth of news from the connection. Answers the hub's `PING`s and
+    /// runs the keepalive on the way.
+    async fn read_incoming(&mut self) -> Result<Option<Incoming>, ClientError> {
         loop {
             let next = match self.keepalive {
                 None => self.framed.next().await,
@@ -364,6 +424,9 @@ impl Connection {
                     self.write_now(Frame::Pong(nonce)).await?;
                     continue;
                 }
+                Frame::Status { more, part } => {
+                    return Ok(Some(Incoming::StatusPart { more, part }));
+                }
                 Frame::Error { code, text } => return Err(ClientError::HubError { code, text }),
                 other => {
                     return Err(ClientError::UnexpectedFrame {
@@ -372,7 +435,7 @@ impl Connection {
                     });
                 }
             };
-            return Ok(Some(event));
+            return Ok(Some(Incoming::Event(event)));
         }
     }
 

@@ -95,6 +95,17 @@ pub enum ClientError {
         /// Where in the session, e.g. "before WELCOME".
         during: &'static str,
     },
+
+    /// The hub does not know `STATUS_REQUEST`: it is older than status requests.
+    #[error(
+        "the hub at {endpoint} cannot report its status: it is older than status requests \
+         (upgrade the hub; its own console has /list and /stats)"
+    )]
+    NoStatus { endpoint: String },
+
+    /// The hub's `STATUS` parts are not a status report.
+    #[error("the hub's status report is not valid JSON of the documented form: {0}")]
+    BadStatus(serde_json::Error),
 }
 
 impl ClientError {
@@ -115,6 +126,8 @@ impl ClientError {
             }
             ClientError::Bye { reason, .. } => *reason == ByeReason::SHUTDOWN,
             ClientError::HubError { .. }
+            | ClientError::NoStatus { .. }
+            | ClientError::BadStatus(_)
             | ClientError::MessageTooLarge { .. }
             | ClientError::Protocol(_)
             | ClientError::UnexpectedFrame { .. } => false,

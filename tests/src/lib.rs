@@ -2,7 +2,10 @@
 //! `pipehub-client` binaries, start them as processes on a private endpoint, and talk to
 //! them through their stdin, stdout and signals.
 //!
-//! Everything here drives real processes over real sockets; nothing is mocked.
+//! Everything here drives real processes over real sockets; nothing is mocked. [`tmux`]
+//! runs a program in a real terminal, for the hub's interactive console.
+
+pub mod tmux;
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -20,9 +23,16 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The path of a workspace binary, built (once per test process) with the same profile
 /// as the tests.
+///
+/// With [`PREBUILT_VAR`] set, the binaries already built beside the tests are used as
+/// they are: a test running under Wine cannot start the Linux `cargo`, so `.ci/windows`
+/// builds them for Windows first.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
+        if std::env::var_os(PREBUILT_VAR).is_some() {
+            return target_dir();
+        }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
         build.args([
@@ -39,14 +49,28 @@ pub fn binary(name: &str) -> PathBuf {
         }
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "building the binaries failed");
-        // target/<profile>/deps/<test binary> -> target/<profile>
-        let exe = std::env::current_exe().expect("test binary path");
-        exe.parent()
-            .and_then(Path::parent)
-            .expect("target directory")
-            .to_path_buf()
+        target_dir()
     });
-    dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build --bins)",
+        path.display()
+    );
+    path
+}
+
+/// Set (to anything) to use the binaries already built beside the tests; see [`binary`].
+pub const PREBUILT_VAR: &str = "PIPEHUB_TEST_PREBUILT";
+
+/// Where the tests' profile puts binaries: target[/<triple>]/<profile>.
+fn target_dir() -> PathBuf {
+    // target/<profile>/deps/<test binary> -> target/<profile>
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf()
 }
 
 /// A private directory with an endpoint path in it, removed at the end of the test.
@@ -146,6 +170,8 @@ pub struct HubProcess {
     pub stdout: Lines,
     /// The banner and logs.
     pub stderr: Lines,
+    /// The banner's first line: `pipehub: serving ENDPOINT (hub instance ID)`.
+    pub banner: String,
 }
 
 impl HubProcess {
@@ -157,30 +183,69 @@ impl HubProcess {
     /// Like [`HubProcess::start`], with extra environment variables (such as `TMPDIR`,
     /// which decides where a `pipe:NAME` endpoint is).
     pub fn start_with_env(endpoint: &str, args: &[&str], env: &[(&str, &Path)]) -> HubProcess {
-        let mut child = Command::new(binary("pipehub"))
+        HubProcess::start_configured(endpoint, args, |command| {
+            command.envs(env.iter().copied());
+        })
+    }
+
+    /// Like [`HubProcess::start`], with the hub's limit on open files (`RLIMIT_NOFILE`,
+    /// soft and hard, so the hub cannot raise it) set to `limit` before it runs.
+    #[cfg(unix)]
+    pub fn start_with_open_file_limit(endpoint: &str, args: &[&str], limit: u64) -> HubProcess {
+        use std::os::unix::process::CommandExt;
+        HubProcess::start_configured(endpoint, args, |command| {
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: between fork and exec the hook only calls setrlimit, which is
+            // async-signal-safe, and allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        })
+    }
+
+    /// Starts the hub with `configure` applied to its command, and waits until it serves.
+    fn start_configured(
+        endpoint: &str,
+        args: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> HubProcess {
+        let mut command = Command::new(binary("pipehub"));
+        command
             .arg("--endpoint")
             .arg(endpoint)
             .args(args)
             .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pipehub");
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command.spawn().expect("start pipehub");
         let stdin = child.stdin.take();
         let stdout = Lines::spawn(child.stdout.take().expect("stdout"));
         let stderr = Lines::spawn(child.stderr.take().expect("stderr"));
-        let hub = HubProcess {
+        let banner = stderr.until(|line| line.starts_with("pipehub: serving"));
+        HubProcess {
             child,
             endpoint: endpoint.to_owned(),
             stdin,
             stdout,
             stderr,
-        };
-        hub.stderr
-            .until(|line| line.starts_with("pipehub: serving"));
-        hub
+            banner,
+        }
+    }
+
+    /// The hub's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Types lines into the hub's console as one write.
@@ -307,5 +372,92 @@ pub fn output_within(mut child: Child) -> std::process::Output {
         status,
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// A running `pipehub-client` (or any) process whose stdout and stderr are read line by
+/// line. Killed when dropped.
+pub struct ClientProcess {
+    pub child: Child,
+    pub stdout: Lines,
+    pub stderr: Lines,
+}
+
+impl ClientProcess {
+    /// Spawns `command` (for example one from [`client`]) with its output piped.
+    pub fn spawn(mut command: Command) -> ClientProcess {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the client");
+        let stdout = Lines::spawn(child.stdout.take().expect("stdout"));
+        let stderr = Lines::spawn(child.stderr.take().expect("stderr"));
+        ClientProcess {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for the process to exit, failing the test after [`PATIENCE`].
+    pub fn wait(&mut self) -> ExitStatus {
+        wait_timeout(&mut self.child)
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `seq` of a line `listen --format json` printed for a broadcast; `None` for any
+/// other line (a direct message, or a line cut short by a kill).
+pub fn json_seq(line: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()?
+        .get("seq")?
+        .as_u64()
+}
+
+/// What Linux's `/proc` tells about a running process: the resources the fault tests
+/// watch for leaks and busy loops.
+#[cfg(target_os = "linux")]
+pub mod proc {
+    use std::time::Duration;
+
+    /// How many file descriptors process `pid` holds.
+    pub fn open_fds(pid: u32) -> usize {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("read /proc/PID/fd")
+            .count()
+    }
+
+    /// Process `pid`'s resident memory (`VmRSS`), in KiB.
+    pub fn resident_kib(pid: u32) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
+    /// The CPU time process `pid` has used so far, user and system.
+    pub fn cpu_time(pid: u32) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+        // The command name, in parentheses, may hold spaces: count fields after it.
+        let after_name = &stat[stat.rfind(')').expect("a (comm) field") + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
     }
 }
