@@ -89,7 +89,14 @@ impl Access {
     }
 
     /// Whether `peer` may publish; the error says why not and how to allow it.
+    /// `--publishers none` refuses every publisher, with or without credentials; a list
+    /// of uids can only be checked where the platform gives credentials.
     pub fn check_publish(&self, peer: Option<Peer>) -> Result<(), String> {
+        if self.publishers == Publishers::Nobody {
+            return Err(
+                "this hub accepts no publishers (--publishers none); connect as a listener".into(),
+            );
+        }
         let Some(peer) = peer else { return Ok(()) };
         let allowed = match &self.publishers {
             Publishers::Any => true,
@@ -98,8 +105,6 @@ impl Access {
         };
         if allowed {
             Ok(())
-        } else if self.publishers == Publishers::Nobody {
-            Err("this hub accepts no publishers (--publishers none); connect as a listener".into())
         } else {
             Err(format!(
                 "uid {} may not publish on this hub; its operator can allow it with --publishers any or --publishers {}",
@@ -188,5 +193,11 @@ mod tests {
         let access = Access::owner_only(1000);
         assert!(access.check_connect(None).is_ok());
         assert!(access.check_publish(None).is_ok());
+        // "Nobody publishes" needs no credentials to hold.
+        let none = Access {
+            publishers: Publishers::Nobody,
+            ..Access::owner_only(1000)
+        };
+        assert!(none.check_publish(None).is_err());
     }
 }

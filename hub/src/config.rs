@@ -25,6 +25,9 @@ pub struct Config {
     pub history_bytes: usize,
     /// The socket file's permissions (Unix).
     pub socket_mode: u32,
+    /// Whether every local user may open the named pipe, not only the hub's own user
+    /// (Windows; on Unix, `socket_mode` and `access` decide).
+    pub allow_everyone: bool,
     /// Who may connect and publish.
     pub access: Access,
     /// A framed client silent for this long is sent a `PING`; silent for twice this
@@ -51,6 +54,7 @@ impl Default for Config {
             history_frames: 1024,
             history_bytes: 16 * 1024 * 1024,
             socket_mode: 0o600,
+            allow_everyone: false,
             access: Access::for_current_user(),
             keepalive: Some(Duration::from_secs(30)),
             max_clients: 100_000,

@@ -1,8 +1,8 @@
 //! The endpoint: binding it safely and accepting connections. The one place that knows
 //! Unix domain sockets from Windows named pipes.
 //!
-//! Both platforms expose the same two names: [`Listener`] (`bind`, `accept`,
-//! `endpoint`) and [`Stream`], a connected client with tokio's readiness API
+//! Both platforms expose the same two names: [`Listener`] (`bind`, `bind_for` a hub
+//! configuration, `accept`, `endpoint`) and [`Stream`], a connected client with tokio's readiness API
 //! (`readable`, `try_read_buf`, `writable`, `try_write_vectored`, `ready`), which the
 //! connection code drives without knowing which platform it runs on.
 
@@ -12,7 +12,11 @@ mod unix;
 pub use unix::{Listener, Stream, peer, peer_closed};
 
 #[cfg(windows)]
+mod pipe_security;
+#[cfg(windows)]
 mod windows;
+#[cfg(windows)]
+pub use pipe_security::{PipeAccess, current_user_sid};
 #[cfg(windows)]
 pub use windows::{Listener, Stream, peer, peer_closed};
 

@@ -1,5 +1,5 @@
-//! Who gets in: peer credentials, the publisher policy, the client cap, keepalive.
-#![cfg(unix)]
+//! Who gets in: peer credentials and the publisher policy (Unix: a named pipe's security
+//! decides who connects, see `pipe.rs`), the client cap, keepalive.
 
 mod common;
 
@@ -11,15 +11,6 @@ use pipehub::{
     access::{Access, Publishers},
 };
 use pipehub_protocol::{Frame, Hello, RefuseCode, Role};
-use tokio::io::AsyncReadExt;
-
-/// A policy that admits nobody this test process runs as (root included).
-fn stranger_policy() -> Access {
-    Access {
-        admit_root: false,
-        ..Access::owner_only(pipehub::access::current_uid().wrapping_add(12345))
-    }
-}
 
 async fn refusal(endpoint: &str, role: Role) -> (RefuseCode, String) {
     let mut client = RawClient::connect(endpoint).await;
@@ -30,49 +21,64 @@ async fn refusal(endpoint: &str, role: Role) -> (RefuseCode, String) {
     }
 }
 
-#[tokio::test]
-async fn a_user_not_allowed_is_refused_with_the_reason() {
-    let config = Config {
-        access: stranger_policy(),
-        ..test_config()
-    };
-    let hub = TestHub::with_config(config).await;
-    let (code, text) = refusal(&hub.endpoint, Role::Listener).await;
-    assert_eq!(code, RefuseCode::NOT_PERMITTED);
-    assert!(text.contains("--allow-uid"), "{text}");
-    assert_eq!(hub.hub.stats().refused, 1);
-    assert_eq!(hub.hub.client_count(), 0);
+/// Peer credentials: what Unix sockets tell the hub about who connected.
+#[cfg(unix)]
+mod credentials {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A policy that admits nobody this test process runs as (root included).
+    fn stranger_policy() -> Access {
+        Access {
+            admit_root: false,
+            ..Access::owner_only(pipehub::access::current_uid().wrapping_add(12345))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_user_not_allowed_is_refused_with_the_reason() {
+        let config = Config {
+            access: stranger_policy(),
+            ..test_config()
+        };
+        let hub = TestHub::with_config(config).await;
+        let (code, text) = refusal(&hub.endpoint, Role::Listener).await;
+        assert_eq!(code, RefuseCode::NOT_PERMITTED);
+        assert!(text.contains("--allow-uid"), "{text}");
+        assert_eq!(hub.hub.stats().refused, 1);
+        assert_eq!(hub.hub.client_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_allowed_uid_gets_in() {
+        let mut access = stranger_policy();
+        access.allow_uids.push(pipehub::access::current_uid());
+        let hub = TestHub::with_config(Config {
+            access,
+            ..test_config()
+        })
+        .await;
+        RawClient::join(&hub.endpoint, Role::Listener).await;
+    }
+
+    #[tokio::test]
+    async fn a_text_client_not_allowed_is_told_in_plain_words() {
+        let config = Config {
+            access: stranger_policy(),
+            ..test_config()
+        };
+        let hub = TestHub::with_config(config).await;
+        let mut stream = tokio::net::UnixStream::connect(&hub.endpoint)
+            .await
+            .unwrap();
+        let mut text = String::new();
+        within(stream.read_to_string(&mut text)).await.unwrap();
+        assert!(text.starts_with("pipehub: refused: uid "), "{text}");
+    }
 }
 
 #[tokio::test]
-async fn an_allowed_uid_gets_in() {
-    let mut access = stranger_policy();
-    access.allow_uids.push(pipehub::access::current_uid());
-    let hub = TestHub::with_config(Config {
-        access,
-        ..test_config()
-    })
-    .await;
-    RawClient::join(&hub.endpoint, Role::Listener).await;
-}
-
-#[tokio::test]
-async fn a_text_client_not_allowed_is_told_in_plain_words() {
-    let config = Config {
-        access: stranger_policy(),
-        ..test_config()
-    };
-    let hub = TestHub::with_config(config).await;
-    let mut stream = tokio::net::UnixStream::connect(&hub.endpoint)
-        .await
-        .unwrap();
-    let mut text = String::new();
-    within(stream.read_to_string(&mut text)).await.unwrap();
-    assert!(text.starts_with("pipehub: refused: uid "), "{text}");
-}
-
-#[tokio::test]
-async fn publishing_follows_the_publisher_policy() {
+async fn no_publishers_means_none_and_listening_is_still_fine() {
     let mut access = Access::for_current_user();
     access.publishers = Publishers::Nobody;
     let hub = TestHub::with_config(Config {

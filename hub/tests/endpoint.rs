@@ -1,16 +1,17 @@
-//! Endpoint safety: stale sockets are recovered, live hubs are never displaced, the
-//! socket is private to its owner, and it is removed on shutdown.
-// These tests speak over Unix domain sockets.
-#![cfg(unix)]
+//! Endpoint safety: live hubs are never displaced (both platforms); on Unix, stale
+//! sockets are recovered, the socket is private to its owner, and it is removed on
+//! shutdown. The named pipe's own rules are in `pipe.rs`.
 
 mod common;
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 
 use common::{RawClient, TestHub};
 use pipehub::transport::{BindError, Listener};
 use pipehub_protocol::Role;
 
+#[cfg(unix)]
 #[tokio::test]
 async fn a_stale_socket_file_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,6 +43,7 @@ async fn a_live_hub_is_never_displaced() {
     RawClient::join(&hub.endpoint, Role::Listener).await;
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn a_file_that_is_not_a_socket_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,6 +56,7 @@ async fn a_file_that_is_not_a_socket_is_left_alone() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn the_socket_is_owner_only_and_nothing_is_left_beside_it() {
     let hub = TestHub::start().await;
@@ -67,6 +70,7 @@ async fn the_socket_is_owner_only_and_nothing_is_left_beside_it() {
     assert_eq!(entries, [std::ffi::OsString::from("hub.sock")]);
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn a_missing_directory_is_named_in_the_error() {
     let err = Listener::bind("/nonexistent-pipehub-dir/hub.sock")
@@ -76,6 +80,7 @@ async fn a_missing_directory_is_named_in_the_error() {
     assert!(err.to_string().contains("/nonexistent-pipehub-dir"));
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn shutdown_removes_the_socket_file() {
     let mut hub = TestHub::start().await;
@@ -84,6 +89,7 @@ async fn shutdown_removes_the_socket_file() {
     assert!(!hub.path().exists());
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn a_directory_others_can_write_is_refused_unless_sticky() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,6 +107,7 @@ async fn a_directory_others_can_write_is_refused_unless_sticky() {
     drop(Listener::bind(endpoint.to_str().unwrap()).expect("sticky directory is fine"));
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn the_socket_mode_can_be_widened() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,5 @@
 //! History and resume: a reconnecting client continues where it left off, with no
 //! duplicate and no gap, or is told exactly what is gone.
-#![cfg(unix)]
-
 mod common;
 
 use common::{RawClient, TestHub, test_config};

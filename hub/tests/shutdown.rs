@@ -1,6 +1,4 @@
 //! Graceful shutdown: queued broadcasts are delivered, then every client gets `BYE`.
-// These tests speak over Unix domain sockets.
-#![cfg(unix)]
 
 mod common;
 
@@ -44,9 +42,7 @@ async fn every_client_gets_its_queued_broadcasts_then_bye() {
 async fn text_listeners_get_their_lines_and_a_clean_close() {
     use tokio::io::AsyncReadExt;
     let mut hub = TestHub::start().await;
-    let mut stream = tokio::net::UnixStream::connect(&hub.endpoint)
-        .await
-        .unwrap();
+    let mut stream = common::connect(&hub.endpoint).await;
     hub.wait_for_clients(1).await;
     hub.hub.publish(b"last words").unwrap();
     hub.shutdown().await;

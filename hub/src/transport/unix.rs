@@ -10,6 +10,10 @@
 //!    default), then hard-link it into place. `link` fails if the path exists, so two hubs
 //!    starting at once cannot both win; the loser reports `InUse`.
 //! 3. On drop, remove the socket file, but only if it is still ours (same inode).
+//!
+//! A socket inherited from systemd ([`Listener::from_inherited`]) skips all of this: the
+//! service manager created it, with the owner and mode of its unit, and removes it; the
+//! hub only serves it and leaves the file alone on exit.
 
 use std::{
     fs, io,
@@ -27,18 +31,25 @@ pub type Stream = tokio::net::UnixStream;
 /// The longest socket path the platform accepts (sun_path minus its NUL).
 const MAX_PATH: usize = 107;
 
-/// A bound, listening endpoint. Removes its socket file when dropped.
+/// A bound, listening endpoint. Removes its socket file when dropped (unless it was
+/// inherited).
 pub struct Listener {
     inner: UnixListener,
     path: PathBuf,
-    /// Device and inode of our socket file, so drop removes only ours.
-    identity: (u64, u64),
+    /// Device and inode of our socket file, so drop removes only ours; `None` for an
+    /// inherited socket, whose file belongs to whoever created it.
+    identity: Option<(u64, u64)>,
 }
 
 impl Listener {
     /// Binds `endpoint` (a socket path) with the default mode, 0600.
     pub fn bind(endpoint: &str) -> Result<Listener, BindError> {
         Listener::bind_with_mode(endpoint, 0o600)
+    }
+
+    /// Binds `endpoint` (a socket path) with the mode `config` asks for (`--mode`).
+    pub fn bind_for(endpoint: &str, config: &crate::Config) -> Result<Listener, BindError> {
+        Listener::bind_with_mode(endpoint, config.socket_mode)
     }
 
     /// Binds `endpoint` (a socket path) with permissions `mode`, following the rules in
@@ -110,7 +121,44 @@ impl Listener {
         Ok(Listener {
             inner,
             path,
-            identity: (meta.dev(), meta.ino()),
+            identity: Some((meta.dev(), meta.ino())),
+        })
+    }
+
+    /// Serves a listening Unix stream socket this process inherited as descriptor `fd`
+    /// (systemd socket activation). The hub takes the descriptor over; the socket file
+    /// is not removed when the listener is dropped.
+    pub fn from_inherited(fd: std::os::fd::OwnedFd) -> Result<Listener, BindError> {
+        use std::os::fd::AsRawFd;
+        let raw = fd.as_raw_fd();
+        let described = format!("the inherited socket (descriptor {raw})");
+        let invalid = |reason: &str| BindError::Io {
+            endpoint: described.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, reason.to_owned()),
+        };
+        if !is_listening_stream(raw) {
+            return Err(invalid(
+                "it is not a listening stream socket; use ListenStream= with Accept=no",
+            ));
+        }
+        let std_listener = std::os::unix::net::UnixListener::from(fd);
+        // Fails for anything but a Unix domain socket.
+        let address = std_listener
+            .local_addr()
+            .map_err(|_| invalid("it is not a Unix domain socket"))?;
+        let path = address
+            .as_pathname()
+            .map_or_else(|| PathBuf::from(&described), Path::to_path_buf);
+        let io_err = |source| BindError::Io {
+            endpoint: path.display().to_string(),
+            source,
+        };
+        std_listener.set_nonblocking(true).map_err(io_err)?;
+        let inner = UnixListener::from_std(std_listener).map_err(io_err)?;
+        Ok(Listener {
+            inner,
+            path,
+            identity: None,
         })
     }
 
@@ -128,11 +176,37 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         if let Ok(meta) = fs::symlink_metadata(&self.path)
-            && (meta.dev(), meta.ino()) == self.identity
+            && Some((meta.dev(), meta.ino())) == self.identity
         {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// Whether `fd` is a stream socket that listens (not, say, a connection systemd
+/// accepted for an `Accept=yes` unit).
+fn is_listening_stream(fd: std::os::fd::RawFd) -> bool {
+    let option = |name| {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `value`, an int it owns.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                name,
+                (&raw mut value).cast(),
+                &raw mut len,
+            )
+        };
+        (rc == 0).then_some(value)
+    };
+    let stream = option(libc::SO_TYPE) == Some(libc::SOCK_STREAM);
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let listening = option(libc::SO_ACCEPTCONN) == Some(1);
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let listening = true;
+    stream && listening
 }
 
 /// Step 1 of binding: refuse if a live hub answers, remove a stale socket file.

@@ -1,15 +1,19 @@
-//! Shared helpers for the hub's in-process tests: start a real hub on a fresh socket in
-//! a temporary directory, and talk to it with raw protocol frames.
+//! Shared helpers for the hub's in-process tests: start a real hub on a fresh endpoint of
+//! its own (a socket in a temporary directory on Unix, a pipe with a unique name on
+//! Windows), and talk to it with raw protocol frames over the platform's stream.
+//!
+//! The tests that use only these helpers run on both platforms; what is about Unix
+//! sockets alone (peer credentials, file modes, socket files, half-close) stays
+//! `#[cfg(unix)]`, what is about named pipes alone is in `pipe.rs`.
 #![allow(dead_code)] // each test file uses a different part
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pipehub::{Config, ConsoleEvent, Hub, server, transport::Listener};
 use pipehub_protocol::{Frame, FrameCodec, Hello, Role, Welcome};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::UnixStream,
     sync::{mpsc, oneshot},
     task::JoinHandle,
 };
@@ -18,14 +22,76 @@ use tokio_util::codec::Decoder;
 /// How long a test waits for something that should happen promptly.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A hub served in this process on a socket in its own temporary directory.
+/// A client's end of a connection to the hub.
+#[cfg(unix)]
+pub type Stream = tokio::net::UnixStream;
+
+/// A client's end of a connection to the hub.
+#[cfg(windows)]
+pub type Stream = tokio::net::windows::named_pipe::NamedPipeClient;
+
+/// A fresh endpoint no other test uses: a socket path in a new temporary directory
+/// (returned too, so it lives as long as the endpoint).
+#[cfg(unix)]
+pub fn fresh_endpoint() -> (String, Option<tempfile::TempDir>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let endpoint = dir.path().join("hub.sock").display().to_string();
+    (endpoint, Some(dir))
+}
+
+/// A fresh endpoint no other test uses: a pipe name unique to this process and call.
+#[cfg(windows)]
+pub fn fresh_endpoint() -> (String, Option<tempfile::TempDir>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let endpoint = format!(r"\\.\pipe\pipehub-test-{}-{n}", std::process::id());
+    (endpoint, None)
+}
+
+/// Connects to the hub at `endpoint`, as a plain client that has sent nothing yet.
+#[cfg(unix)]
+pub async fn connect(endpoint: &str) -> Stream {
+    within(tokio::net::UnixStream::connect(endpoint))
+        .await
+        .expect("connect")
+}
+
+/// Connects to the hub at `endpoint`, as a plain client that has sent nothing yet.
+/// Retries while every instance of the pipe is busy, as every pipe client must.
+#[cfg(windows)]
+pub async fn connect(endpoint: &str) -> Stream {
+    use tokio::net::windows::named_pipe::ClientOptions;
+    within(open_pipe(endpoint, ClientOptions::new())).await
+}
+
+/// Opens the pipe `endpoint` with `options`, retrying while all instances are busy.
+#[cfg(windows)]
+pub async fn open_pipe(
+    endpoint: &str,
+    options: tokio::net::windows::named_pipe::ClientOptions,
+) -> Stream {
+    /// Win32 `ERROR_PIPE_BUSY`.
+    const PIPE_BUSY: i32 = 231;
+    loop {
+        match options.open(endpoint) {
+            Ok(stream) => return stream,
+            Err(e) if e.raw_os_error() == Some(PIPE_BUSY) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(e) => panic!("open {endpoint}: {e}"),
+        }
+    }
+}
+
+/// A hub served in this process on an endpoint of its own.
 pub struct TestHub {
     pub hub: Hub,
     pub endpoint: String,
     pub events: mpsc::Receiver<ConsoleEvent>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestHub {
@@ -34,8 +100,7 @@ impl TestHub {
     }
 
     pub async fn with_config(config: Config) -> TestHub {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let endpoint = dir.path().join("hub.sock").display().to_string();
+        let (endpoint, dir) = fresh_endpoint();
         let listener = Listener::bind(&endpoint).expect("bind");
         let (hub, events) = Hub::new(config);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -56,8 +121,10 @@ impl TestHub {
         }
     }
 
-    pub fn path(&self) -> PathBuf {
-        PathBuf::from(&self.endpoint)
+    /// The socket file.
+    #[cfg(unix)]
+    pub fn path(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(&self.endpoint)
     }
 
     /// Starts a graceful shutdown and waits until the hub has finished it.
@@ -120,7 +187,7 @@ pub async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
 
 /// A client speaking raw frames.
 pub struct RawClient {
-    pub stream: UnixStream,
+    pub stream: Stream,
     buf: BytesMut,
     codec: FrameCodec,
 }
@@ -128,7 +195,7 @@ pub struct RawClient {
 impl RawClient {
     pub async fn connect(endpoint: &str) -> RawClient {
         RawClient {
-            stream: UnixStream::connect(endpoint).await.expect("connect"),
+            stream: connect(endpoint).await,
             buf: BytesMut::new(),
             codec: FrameCodec::default(),
         }
