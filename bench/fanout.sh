@@ -18,8 +18,10 @@
 #   PROCS        listener processes           [1]
 #   EXTRA        more arguments for every load run (e.g. "--hub-arg=--queue=8192")
 #
-# Writes OUT_DIR/throughput-n<N>-s<S>.json and .txt, OUT_DIR/latency-n<N>.json and .txt,
-# and OUT_DIR/summary.tsv (one line per run) when python3 is available.
+# Writes OUT_DIR/throughput-n<N>-s<S>.json, .txt and .html (the report with charts),
+# OUT_DIR/latency-n<N>.json, .txt and .html, and OUT_DIR/summary.tsv (one line per run)
+# when python3 is available. For one report with every N in it, use
+# `pipehub-client load --spawn-hub --baseline raw --sweep 1,100,1000,10000 --report PATH.html`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,12 +46,13 @@ mkdir -p "$out"
   grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
 } > "$out/machine.txt"
 
-run() { # NAME ARGS...: one load run, its table in NAME.txt and its report in NAME.json
+run() { # NAME ARGS...: one load run, its table in NAME.txt, its report in NAME.json and .html
   local name=$1
   shift
   echo "==> $name: $load load $*" >&2
   # shellcheck disable=SC2086 # EXTRA is a list of arguments
-  "$load" load --spawn-hub --baseline raw --procs "$PROCS" --json "$out/$name.json" "$@" $EXTRA \
+  "$load" load --spawn-hub --baseline raw --procs "$PROCS" --json "$out/$name.json" \
+    --report "$out/$name.html" "$@" $EXTRA \
     | tee "$out/$name.txt"
 }
 
@@ -76,21 +79,22 @@ out = pathlib.Path(sys.argv[1])
 rows = ["run\ttarget\tN\tS\tdeliveries_per_s\tratio\tlost\tp50_us\tp99_us\tp99_ratio\tconnect_per_s\tbytes_per_idle_listener\tcpu_s"]
 for path in sorted(out.glob("*.json")):
     report = json.loads(path.read_text())
-    ratios = report.get("ratios") or {}
-    for run in report["runs"]:
-        hub = run["target"] == "hub"
-        fmt = lambda v, f="{:.2f}": "" if v is None else f.format(v)
-        rows.append("\t".join([
-            path.stem, run["target"], str(report["config"]["clients"]), str(report["config"]["size"]),
-            f'{run["delivery"]["per_second"]:.0f}',
-            fmt(ratios.get("deliveries_per_second")) if hub else "",
-            str(run["loss"]["lost"]),
-            str(run["latency_us"]["p50"]), str(run["latency_us"]["p99"]),
-            fmt(ratios.get("latency_p99")) if hub else "",
-            f'{run["connect"]["per_second"]:.0f}',
-            fmt(run["memory"]["bytes_per_idle_listener"], "{:.0f}"),
-            fmt(run["cpu"]["measuring_seconds"]),
-        ]))
+    for point in report["points"]:
+        ratios = point.get("ratios") or {}
+        for run in point["runs"]:
+            hub = run["target"] == "hub"
+            fmt = lambda v, f="{:.2f}": "" if v is None else f.format(v)
+            rows.append("\t".join([
+                path.stem, run["target"], str(point["clients"]), str(report["config"]["size"]),
+                f'{run["delivery"]["per_second"]:.0f}',
+                fmt(ratios.get("deliveries_per_second")) if hub else "",
+                str(run["loss"]["lost"]),
+                str(run["latency_us"]["p50"]), str(run["latency_us"]["p99"]),
+                fmt(ratios.get("latency_p99")) if hub else "",
+                f'{run["connect"]["per_second"]:.0f}',
+                fmt(run["memory"]["bytes_per_idle_listener"], "{:.0f}"),
+                fmt(run["cpu"]["measuring_seconds"]),
+            ]))
 (out / "summary.tsv").write_text("\n".join(rows) + "\n")
 print("\n".join(rows))
 PY

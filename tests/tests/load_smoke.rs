@@ -80,11 +80,14 @@ fn assert_complete(run: &Value) {
 #[test]
 fn load_against_a_spawned_hub_delivers_everything() {
     let report = run_load(&[]);
-    let runs = report["runs"].as_array().expect("runs");
+    let points = report["points"].as_array().expect("points");
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0]["clients"], CLIENTS);
+    let runs = points[0]["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["target"], "hub");
     assert_complete(&runs[0]);
-    assert!(report["ratios"].is_null());
+    assert!(points[0]["ratios"].is_null());
     if cfg!(target_os = "linux") {
         let memory = &runs[0]["memory"];
         assert!(memory["rss_idle_bytes"].as_u64().is_some_and(|b| b > 0));
@@ -96,12 +99,13 @@ fn load_against_a_spawned_hub_delivers_everything() {
 #[test]
 fn load_with_the_raw_baseline_reports_both_and_their_ratio() {
     let report = run_load(&["--baseline", "raw", "--procs", "2", "--publishers", "2"]);
-    let runs = report["runs"].as_array().expect("runs");
+    let point = &report["points"][0];
+    let runs = point["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["target"], "hub");
     assert_eq!(runs[1]["target"], "raw");
     for run in runs {
         assert_complete(run);
     }
-    assert!(report["ratios"]["deliveries_per_second"].is_number());
+    assert!(point["ratios"]["deliveries_per_second"].is_number());
 }

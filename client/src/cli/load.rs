@@ -27,11 +27,22 @@ use super::notice;
 /// The tool raises its open-file limit itself; if the listeners still cannot fit, it says
 /// so before starting (the fix: `ulimit -n`, or --procs). On Windows only --endpoint is
 /// supported.
+///
+/// --sweep 1,100,1000 measures several listener counts in one command (with --spawn-hub,
+/// a fresh hub and baseline for each); --report PATH.html writes every point as one
+/// self-contained HTML page with charts (deliveries/s and connect rate by client count,
+/// latency percentiles, memory per client).
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Listeners to connect (N)
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub clients: u64,
+
+    /// Measure each of these listener counts in turn (comma-separated, such as
+    /// 1,100,1000,10000) and report them together, instead of --clients
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', conflicts_with = "clients",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep: Vec<u64>,
 
     /// Spread the listeners over P child processes, for more sockets or cores than one
     /// process has (1: in this process)
@@ -93,6 +104,11 @@ pub struct LoadArgs {
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
 
+    /// Also write the report as one self-contained HTML page with charts to PATH (no
+    /// network needed to view it)
+    #[arg(long, value_name = "PATH.html")]
+    pub report: Option<PathBuf>,
+
     /// Listener handshakes in flight at once, per process
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub connect_concurrency: u64,
@@ -132,6 +148,7 @@ pub struct WorkerArgs {
 pub async fn run(endpoint: &str, args: LoadArgs) -> anyhow::Result<()> {
     let config = LoadConfig {
         clients: args.clients,
+        sweep: args.sweep,
         procs: args.procs,
         publishers: args.publishers,
         messages: args.messages,
@@ -155,11 +172,15 @@ pub async fn run(endpoint: &str, args: LoadArgs) -> anyhow::Result<()> {
         std::fs::write(path, json + "\n")
             .with_context(|| format!("could not write the JSON report to {}", path.display()))?;
     }
-    for run in &report.runs {
+    if let Some(path) = &args.report {
+        std::fs::write(path, load::html::page(&report))
+            .with_context(|| format!("could not write the HTML report to {}", path.display()))?;
+    }
+    for (clients, run) in report.runs() {
         if run.loss.lost > 0 || run.loss.unexplained_gaps > 0 {
             notice(format_args!(
-                "warning: the {} lost {} of {} deliveries ({} announced as LAGGED, {} \
-                 unexplained gaps)",
+                "warning: the {} with {clients} listeners lost {} of {} deliveries ({} \
+                 announced as LAGGED, {} unexplained gaps)",
                 run.target.describe(),
                 run.loss.lost,
                 run.delivery.expected,

@@ -25,6 +25,7 @@
 //! - [`raw`]: the raw baseline server (Unix only);
 //! - [`limits`]: the open-file limit, raised and checked before anything starts;
 //! - [`stats`], [`report`]: what was measured, merged, and shown as a table or JSON;
+//! - [`html`], [`charts`]: the same report as one self-contained HTML page with charts;
 //! - [`progress`]: progress bars on a terminal, plain lines otherwise.
 //!
 //! On Windows the tool measures a running hub (`--endpoint`); spawning one, the raw
@@ -33,8 +34,10 @@
 //! [`Connection`]: crate::Connection
 //! [`Connection::next_event`]: crate::Connection::next_event
 
+pub mod charts;
 pub mod counters;
 pub mod group;
+pub mod html;
 pub mod hub_proc;
 pub mod limits;
 pub mod listener;
@@ -59,6 +62,9 @@ pub use run::run;
 pub struct LoadConfig {
     /// Listeners (N).
     pub clients: u64,
+    /// Listener counts to measure one after another (`--sweep`), each as if given as
+    /// `clients`; empty: only `clients`.
+    pub sweep: Vec<u64>,
     /// Processes holding the listeners (P); 1: this process.
     pub procs: u64,
     /// Publishers (K), all in this process.
@@ -92,4 +98,15 @@ pub struct LoadConfig {
     /// How progress is shown.
     #[serde(skip)]
     pub display: Display,
+}
+
+impl LoadConfig {
+    /// The listener counts to measure, in order: the sweep, or just `clients`.
+    pub fn client_counts(&self) -> Vec<u64> {
+        if self.sweep.is_empty() {
+            vec![self.clients]
+        } else {
+            self.sweep.clone()
+        }
+    }
 }

@@ -1,6 +1,8 @@
-//! The load command's results: one [`RunReport`] per target (the hub, and the raw
-//! baseline with `--baseline raw`), the hub ÷ raw [`Ratios`] when both ran, printed as a
-//! table on stdout and written as JSON with `--json PATH`.
+//! The load command's results: one [`Point`] per client count (several with `--sweep`),
+//! each with one [`RunReport`] per target (the hub, and the raw baseline with
+//! `--baseline raw`) and the hub ÷ raw [`Ratios`] when both ran; printed as a table on
+//! stdout, written as JSON with `--json PATH` and as an HTML page with charts with
+//! `--report PATH` ([`super::html`]).
 //!
 //! The JSON is the same data as the table, field for field, so scripts (the benchmark
 //! grid in `bench/fanout.sh`) read it instead of scraping text. Field names carry their
@@ -13,7 +15,7 @@ use serde::Serialize;
 
 use super::LoadConfig;
 use super::hub_proc::TargetKind;
-use super::stats::Latency;
+use super::stats::{Latency, Percentile};
 
 /// Everything one invocation measured.
 #[derive(Clone, Debug, Serialize)]
@@ -26,10 +28,34 @@ pub struct Report {
     pub started_unix_seconds: u64,
     pub machine: Machine,
     pub config: LoadConfig,
+    /// One entry per client count, in the order measured: one without `--sweep`.
+    pub points: Vec<Point>,
+}
+
+/// Everything measured at one client count.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    /// Listeners (N) the point asked for.
+    pub clients: u64,
     /// One entry per target, the hub first.
     pub runs: Vec<RunReport>,
     /// Hub ÷ raw baseline, when both ran.
     pub ratios: Option<Ratios>,
+}
+
+impl Point {
+    /// The point at `clients` listeners, with the ratios when both targets ran.
+    pub fn new(clients: u64, runs: Vec<RunReport>) -> Point {
+        let ratios = match runs.as_slice() {
+            [hub, raw] => Some(Ratios::of(hub, raw)),
+            _ => None,
+        };
+        Point {
+            clients,
+            runs,
+            ratios,
+        }
+    }
 }
 
 /// The machine the numbers come from.
@@ -39,15 +65,32 @@ pub struct Machine {
     pub arch: &'static str,
     /// Cores available to this process.
     pub cpus: usize,
+    /// The processor's model name, where the platform tells (Linux).
+    pub cpu_model: Option<String>,
+    /// The kernel release, where the platform tells (Linux).
+    pub kernel: Option<String>,
 }
 
 impl Machine {
     /// This machine.
     pub fn this() -> Machine {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|line| line.starts_with("model name"))
+                    .and_then(|line| line.split_once(':'))
+                    .map(|(_, model)| model.trim().to_owned())
+            });
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|release| release.trim().to_owned());
         Machine {
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model,
+            kernel,
         }
     }
 }
@@ -127,6 +170,9 @@ pub struct LatencyReport {
     pub p999: u64,
     pub max: u64,
     pub mean: f64,
+    /// The whole percentile distribution (HdrHistogram's, 5 steps per halving of the
+    /// distance to 100 %), which the report's latency chart draws.
+    pub distribution: Vec<Percentile>,
 }
 
 impl LatencyReport {
@@ -140,9 +186,13 @@ impl LatencyReport {
             p999: latency.quantile(0.999),
             max: latency.max(),
             mean: latency.mean(),
+            distribution: latency.distribution(DISTRIBUTION_TICKS),
         }
     }
 }
+
+/// Steps of the latency distribution per halving of the distance to 100 %.
+const DISTRIBUTION_TICKS: u32 = 5;
 
 /// The target's resident memory.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -200,7 +250,8 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
 }
 
 impl Report {
-    /// The human-readable table: one column per target, and hub/raw when both ran.
+    /// The human-readable table: one column per target, and hub/raw when both ran; with
+    /// `--sweep`, one row per target per client count, with the headline numbers.
     pub fn table(&self) -> String {
         let config = &self.config;
         let mut out = String::new();
@@ -213,181 +264,207 @@ impl Report {
         } else {
             "unthrottled".to_owned()
         };
+        let clients = if config.sweep.is_empty() {
+            config.clients.to_string()
+        } else {
+            let counts: Vec<String> = config.sweep.iter().map(|n| n.to_string()).collect();
+            counts.join(", ")
+        };
         let _ = writeln!(
             out,
-            "pipehub load: {} listeners in {} process(es), {} publisher(s), {amount} of {} bytes, {rate}",
-            config.clients, config.procs, config.publishers, config.size
+            "pipehub load: {clients} listeners in {} process(es), {} publisher(s), {amount} of {} bytes, {rate}",
+            config.procs, config.publishers, config.size
         );
-        let mut rows: Vec<Row> = Vec::new();
-        let runs = &self.runs;
-        let col = |f: &dyn Fn(&RunReport) -> String| runs.iter().map(f).collect::<Vec<_>>();
-        rows.push(Row::new(
-            "listeners connected",
-            col(&|r| count(r.connect.listeners)),
-        ));
-        rows.push(Row::new(
-            "connect time",
-            col(&|r| format!("{:.2} s", r.connect.seconds)),
-        ));
-        rows.push(
-            Row::new(
-                "connect rate",
-                col(&|r| format!("{}/s", count(r.connect.per_second as u64))),
-            )
-            .ratio(self.ratios.as_ref().and_then(|r| r.connect_per_second)),
-        );
-        rows.push(Row::new(
-            "messages published",
-            col(&|r| count(r.delivery.published)),
-        ));
-        rows.push(Row::new(
-            "publish rate",
-            col(&|r| format!("{}/s", count(r.delivery.messages_per_second as u64))),
-        ));
-        rows.push(Row::new(
-            "deliveries",
-            col(&|r| {
+        let lines = if self.points.len() > 1 {
+            self.sweep_lines()
+        } else {
+            self.point_lines()
+        };
+        out.push_str(&align(&lines));
+        for point in &self.points {
+            for run in &point.runs {
+                for error in &run.loss.errors {
+                    let _ = writeln!(out, "{} N={}: {error}", run.target.name(), point.clients);
+                }
+            }
+        }
+        out
+    }
+
+    /// One point's table: a row per measurement, a column per target, and hub/raw.
+    fn point_lines(&self) -> Vec<Vec<String>> {
+        let rows = [
+            Row::new("listeners connected", |r| count(r.connect.listeners)),
+            Row::new("connect time", |r| format!("{:.2} s", r.connect.seconds)),
+            Row::new("connect rate", |r| {
+                format!("{}/s", count(r.connect.per_second as u64))
+            })
+            .ratio(|r| r.connect_per_second),
+            Row::new("messages published", |r| count(r.delivery.published)),
+            Row::new("publish rate", |r| {
+                format!("{}/s", count(r.delivery.messages_per_second as u64))
+            }),
+            Row::new("deliveries", |r| {
                 format!(
                     "{} of {}",
                     count(r.delivery.delivered),
                     count(r.delivery.expected)
                 )
             }),
-        ));
-        rows.push(
-            Row::new(
-                "deliveries/s",
-                col(&|r| count(r.delivery.per_second as u64)),
-            )
-            .ratio(self.ratios.as_ref().and_then(|r| r.deliveries_per_second)),
-        );
-        rows.push(Row::new("lost", col(&|r| count(r.loss.lost))));
-        rows.push(Row::new(
-            "  lagged (announced)",
-            col(&|r| count(r.loss.lagged)),
-        ));
-        rows.push(Row::new(
-            "  unexplained gaps",
-            col(&|r| count(r.loss.unexplained_gaps)),
-        ));
-        rows.push(Row::new(
-            "  unfinished listeners",
-            col(&|r| count(r.loss.unfinished_listeners)),
-        ));
-        rows.push(
-            Row::new("latency p50", col(&|r| micros(r.latency_us.p50)))
-                .ratio(self.ratios.as_ref().and_then(|r| r.latency_p50)),
-        );
-        rows.push(Row::new("latency p90", col(&|r| micros(r.latency_us.p90))));
-        rows.push(
-            Row::new("latency p99", col(&|r| micros(r.latency_us.p99)))
-                .ratio(self.ratios.as_ref().and_then(|r| r.latency_p99)),
-        );
-        rows.push(Row::new(
-            "latency p99.9",
-            col(&|r| micros(r.latency_us.p999)),
-        ));
-        rows.push(Row::new("latency max", col(&|r| micros(r.latency_us.max))));
-        rows.push(Row::new(
-            "RSS, no clients",
-            col(&|r| mib(r.memory.rss_empty_bytes)),
-        ));
-        rows.push(Row::new(
-            "RSS, idle listeners",
-            col(&|r| mib(r.memory.rss_idle_bytes)),
-        ));
-        rows.push(Row::new(
-            "RSS, peak under load",
-            col(&|r| mib(r.memory.rss_peak_bytes)),
-        ));
-        rows.push(Row::new(
-            "RSS per idle listener",
-            col(&|r| {
+            Row::new("deliveries/s", |r| count(r.delivery.per_second as u64))
+                .ratio(|r| r.deliveries_per_second),
+            Row::new("lost", |r| count(r.loss.lost)),
+            Row::new("  lagged (announced)", |r| count(r.loss.lagged)),
+            Row::new("  unexplained gaps", |r| count(r.loss.unexplained_gaps)),
+            Row::new("  unfinished listeners", |r| {
+                count(r.loss.unfinished_listeners)
+            }),
+            Row::new("latency p50", |r| micros(r.latency_us.p50)).ratio(|r| r.latency_p50),
+            Row::new("latency p90", |r| micros(r.latency_us.p90)),
+            Row::new("latency p99", |r| micros(r.latency_us.p99)).ratio(|r| r.latency_p99),
+            Row::new("latency p99.9", |r| micros(r.latency_us.p999)),
+            Row::new("latency max", |r| micros(r.latency_us.max)),
+            Row::new("RSS, no clients", |r| mib(r.memory.rss_empty_bytes)),
+            Row::new("RSS, idle listeners", |r| mib(r.memory.rss_idle_bytes)),
+            Row::new("RSS, peak under load", |r| mib(r.memory.rss_peak_bytes)),
+            Row::new("RSS per idle listener", |r| {
                 r.memory
                     .bytes_per_idle_listener
                     .map_or("-".to_owned(), |b| {
                         format!("{} B", count(b.max(0.0) as u64))
                     })
             }),
-        ));
-        rows.push(
-            Row::new(
-                "CPU while measuring",
-                col(&|r| seconds(r.cpu.measuring_seconds)),
-            )
-            .ratio(self.ratios.as_ref().and_then(|r| r.cpu_measuring_seconds)),
-        );
-        rows.push(Row::new(
-            "CPU in total",
-            col(&|r| seconds(r.cpu.total_seconds)),
-        ));
-
+            Row::new("CPU while measuring", |r| seconds(r.cpu.measuring_seconds))
+                .ratio(|r| r.cpu_measuring_seconds),
+            Row::new("CPU in total", |r| seconds(r.cpu.total_seconds)),
+        ];
         let mut header = vec!["".to_owned()];
-        header.extend(runs.iter().map(|r| r.target.name().to_owned()));
-        if self.ratios.is_some() {
-            header.push("hub/raw".to_owned());
+        for point in &self.points {
+            header.extend(point.runs.iter().map(|r| r.target.name().to_owned()));
+            if point.ratios.is_some() {
+                header.push("hub/raw".to_owned());
+            }
         }
         let mut lines: Vec<Vec<String>> = vec![header];
         for row in rows {
             let mut line = vec![row.name.to_owned()];
-            line.extend(row.values);
-            if self.ratios.is_some() {
-                line.push(row.ratio.map_or(String::new(), |r| format!("{r:.2}")));
+            for point in &self.points {
+                line.extend(point.runs.iter().map(row.value));
+                if let Some(ratios) = &point.ratios {
+                    let ratio = row.ratio.and_then(|ratio| ratio(ratios));
+                    line.push(ratio.map_or(String::new(), |r| format!("{r:.2}")));
+                }
             }
             lines.push(line);
         }
-        let widths: Vec<usize> = (0..lines[0].len())
-            .map(|i| {
-                lines
-                    .iter()
-                    .map(|l| l.get(i).map_or(0, |c| c.chars().count()))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for line in &lines {
-            let mut text = String::new();
-            for (i, cell) in line.iter().enumerate() {
-                if i == 0 {
-                    let _ = write!(text, "{cell:<w$}", w = widths[i]);
-                } else {
-                    let _ = write!(text, "  {cell:>w$}", w = widths[i]);
-                }
-            }
-            let _ = writeln!(out, "{}", text.trim_end());
+        lines
+    }
+
+    /// A sweep's table: a row per target per client count, the headline numbers in
+    /// columns (every number is in the JSON and the HTML report).
+    fn sweep_lines(&self) -> Vec<Vec<String>> {
+        let header = [
+            "",
+            "N",
+            "connect/s",
+            "deliveries/s",
+            "hub/raw",
+            "lost",
+            "p50",
+            "p99",
+            "max",
+            "RSS/listener",
+            "CPU",
+        ];
+        let mut lines = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+        for (clients, run) in self.runs() {
+            let ratio = self
+                .points
+                .iter()
+                .find(|p| p.clients == clients && run.target == TargetKind::Hub)
+                .and_then(|p| p.ratios.as_ref())
+                .and_then(|r| r.deliveries_per_second)
+                .map_or(String::new(), |r| format!("{r:.2}"));
+            lines.push(vec![
+                run.target.name().to_owned(),
+                count(clients),
+                format!("{}/s", count(run.connect.per_second as u64)),
+                count(run.delivery.per_second as u64),
+                ratio,
+                count(run.loss.lost),
+                micros(run.latency_us.p50),
+                micros(run.latency_us.p99),
+                micros(run.latency_us.max),
+                run.memory
+                    .bytes_per_idle_listener
+                    .map_or("-".to_owned(), |b| {
+                        format!("{} B", count(b.max(0.0) as u64))
+                    }),
+                seconds(run.cpu.measuring_seconds),
+            ]);
         }
-        for run in runs {
-            for error in &run.loss.errors {
-                let _ = writeln!(out, "{}: {error}", run.target.name());
-            }
-        }
-        out
+        lines
+    }
+
+    /// Every run of every point, with its point's client count.
+    pub fn runs(&self) -> impl Iterator<Item = (u64, &RunReport)> {
+        self.points
+            .iter()
+            .flat_map(|point| point.runs.iter().map(move |run| (point.clients, run)))
     }
 }
 
+/// Lines of cells as text columns: the first left-aligned, the others right-aligned.
+fn align(lines: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for line in lines {
+        let mut text = String::new();
+        for (i, cell) in line.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(text, "{cell:<w$}", w = widths[i]);
+            } else {
+                let _ = write!(text, "  {cell:>w$}", w = widths[i]);
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    }
+    out
+}
+
+/// One line of the table: how to show a run, and which hub/raw ratio goes with it.
 struct Row {
     name: &'static str,
-    values: Vec<String>,
-    ratio: Option<f64>,
+    value: fn(&RunReport) -> String,
+    ratio: Option<fn(&Ratios) -> Option<f64>>,
 }
 
 impl Row {
-    fn new(name: &'static str, values: Vec<String>) -> Row {
+    fn new(name: &'static str, value: fn(&RunReport) -> String) -> Row {
         Row {
             name,
-            values,
+            value,
             ratio: None,
         }
     }
 
-    fn ratio(mut self, ratio: Option<f64>) -> Row {
-        self.ratio = ratio;
+    fn ratio(mut self, ratio: fn(&Ratios) -> Option<f64>) -> Row {
+        self.ratio = Some(ratio);
         self
     }
 }
 
 /// `1234567` as `1,234,567`.
-fn count(n: u64) -> String {
+pub(super) fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -399,17 +476,17 @@ fn count(n: u64) -> String {
     out
 }
 
-fn micros(us: u64) -> String {
+pub(super) fn micros(us: u64) -> String {
     format!("{} µs", count(us))
 }
 
-fn mib(bytes: Option<u64>) -> String {
+pub(super) fn mib(bytes: Option<u64>) -> String {
     bytes.map_or("-".to_owned(), |b| {
         format!("{:.1} MiB", b as f64 / 1048576.0)
     })
 }
 
-fn seconds(s: Option<f64>) -> String {
+pub(super) fn seconds(s: Option<f64>) -> String {
     s.map_or("-".to_owned(), |s| format!("{s:.2} s"))
 }
 

@@ -1,5 +1,6 @@
 //! The phases of a load test, for one target at a time, and the run as a whole: check
-//! the limits, measure the hub, measure the raw baseline if asked, compare.
+//! the limits, then for each client count (one, or every `--sweep` point) measure the hub,
+//! measure the raw baseline if asked, compare.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -18,7 +19,7 @@ use super::procs::{WorkerGroup, WorkerSpec};
 use super::publisher::{self, Flow, Plan, Sent};
 use super::report::{
     ConnectReport, CpuReport, DeliveryReport, LatencyReport, LossReport, Machine, MemoryReport,
-    Ratios, Report, RunReport,
+    Point, Report, RunReport,
 };
 use super::stats::GroupStats;
 use super::{LoadConfig, limits, payload};
@@ -33,41 +34,62 @@ const IDLE_SETTLE: Duration = Duration::from_millis(500);
 /// How often the target's memory is sampled while measuring.
 const RSS_SAMPLE: Duration = Duration::from_millis(100);
 
-/// Runs the load test `config` describes: the hub, then the raw baseline if asked.
+/// Runs the load test `config` describes: for each client count, the hub, then the raw
+/// baseline if asked. A spawned hub (and the raw baseline) is started afresh for every
+/// point, so each point's memory and CPU numbers are its own.
 pub async fn run(config: LoadConfig) -> anyhow::Result<Report> {
-    validate(&config)?;
-    check_limits(&config)?;
+    let counts = config.client_counts();
+    // Limits and flags are checked once, for the largest point, before anything starts.
+    let largest = LoadConfig {
+        clients: counts.iter().copied().max().unwrap_or(config.clients),
+        ..config.clone()
+    };
+    validate(&largest)?;
+    check_limits(&largest)?;
     let started_unix_seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut runs = Vec::new();
-    let hub = if config.spawn_hub {
-        spawn(TargetKind::Hub, &config).await?
-    } else {
-        Target::running(&config.endpoint).await
-    };
-    runs.push(measure(&config, hub).await?);
-    if config.baseline_raw {
-        let raw = spawn(TargetKind::Raw, &config).await?;
-        runs.push(measure(&config, raw).await?);
+    let mut points = Vec::with_capacity(counts.len());
+    for clients in counts {
+        let point = LoadConfig {
+            clients,
+            procs: config.procs.min(clients),
+            ..config.clone()
+        };
+        if config.sweep.len() > 1 {
+            config
+                .display
+                .note(format_args!("sweep: {clients} listeners"));
+        }
+        let mut runs = Vec::new();
+        let hub = if point.spawn_hub {
+            spawn(TargetKind::Hub, &point).await?
+        } else {
+            Target::running(&point.endpoint).await
+        };
+        runs.push(measure(&point, hub).await?);
+        if point.baseline_raw {
+            let raw = spawn(TargetKind::Raw, &point).await?;
+            runs.push(measure(&point, raw).await?);
+        }
+        points.push(Point::new(clients, runs));
     }
-    let ratios = match runs.as_slice() {
-        [hub, raw] => Some(Ratios::of(hub, raw)),
-        _ => None,
-    };
     Ok(Report {
         tool: "pipehub-client load",
         version: env!("CARGO_PKG_VERSION"),
         started_unix_seconds,
         machine: Machine::this(),
         config,
-        runs,
-        ratios,
+        points,
     })
 }
 
 fn validate(config: &LoadConfig) -> anyhow::Result<()> {
     anyhow::ensure!(config.clients >= 1, "--clients must be at least 1");
+    anyhow::ensure!(
+        config.sweep.iter().all(|&n| n >= 1),
+        "every --sweep point must be at least 1 listener"
+    );
     anyhow::ensure!(
         (1..=config.clients).contains(&config.procs),
         "--procs must be between 1 and --clients ({})",

@@ -86,6 +86,35 @@ impl Latency {
     pub fn mean(&self) -> f64 {
         self.histogram.mean()
     }
+
+    /// The percentile distribution, as HdrHistogram prints it: `ticks_per_half_distance`
+    /// steps for every halving of the distance to 100 %, so the tail (99 %, 99.9 %, ...)
+    /// gets as many points as the body. Empty when nothing was recorded.
+    pub fn distribution(&self, ticks_per_half_distance: u32) -> Vec<Percentile> {
+        let mut total_count = 0;
+        self.histogram
+            .iter_quantiles(ticks_per_half_distance)
+            .map(|step| {
+                total_count += step.count_since_last_iteration();
+                Percentile {
+                    quantile: step.quantile_iterated_to(),
+                    value_us: step.value_iterated_to(),
+                    total_count,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One step of a latency percentile distribution.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Percentile {
+    /// The fraction of latencies (0.0 to 1.0) at or below `value_us`.
+    pub quantile: f64,
+    /// The latency, in microseconds.
+    pub value_us: u64,
+    /// How many latencies are at or below `value_us`.
+    pub total_count: u64,
 }
 
 /// The wire form of a histogram: `[value_us, count]` for each non-empty bucket.
@@ -261,6 +290,23 @@ mod tests {
         merged.merge(&b);
         assert_eq!(merged.count(), 2000);
         assert_eq!(merged.max(), a.max());
+    }
+
+    #[test]
+    fn distribution_reaches_the_maximum_with_every_count() {
+        let mut latency = Latency::new();
+        for us in 1..=1000 {
+            latency.record(us);
+        }
+        let steps = latency.distribution(5);
+        assert!(steps.len() > 20, "{} steps", steps.len());
+        assert!(steps.windows(2).all(|w| w[0].quantile <= w[1].quantile));
+        assert!(steps.windows(2).all(|w| w[0].value_us <= w[1].value_us));
+        let last = steps.last().cloned();
+        assert_eq!(last.as_ref().map(|s| s.total_count), Some(1000));
+        assert_eq!(last.as_ref().map(|s| s.quantile), Some(1.0));
+        assert_eq!(last.map(|s| s.value_us), Some(latency.max()));
+        assert!(Latency::new().distribution(5).is_empty());
     }
 
     #[test]
