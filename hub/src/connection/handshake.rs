@@ -37,8 +37,8 @@ impl Connection {
                 End::Protocol(
                     ErrorCode::MALFORMED_FRAME,
                     format!(
-                        "HELLO not completed within {} s",
-                        self.hub.config.handshake_timeout.as_secs()
+                        "HELLO not completed within {:?}",
+                        self.hub.config.handshake_timeout
                     ),
                 )
             })?;
@@ -96,7 +96,6 @@ impl Connection {
         };
         if let Some((code, reason)) = refusal {
             self.kind = kind;
-            self.hub.refused.fetch_add(1, Ordering::Relaxed);
             return Err(End::Refused(code, reason));
         }
         if let Some(hello) = hello {

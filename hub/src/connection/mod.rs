@@ -16,8 +16,8 @@ use std::{
     collections::VecDeque,
     io,
     io::IoSlice,
-    task::Poll,
     sync::{Arc, atomic::Ordering},
+    task::Poll,
     time::Duration,
 };
 
@@ -337,6 +337,7 @@ impl Connection {
                 self.flush(Some(error), ERROR_FLUSH).await;
             }
             End::Refused(code, text) => {
+                self.hub.count_refusal(code);
                 let (uid, pid) = (self.peer.map(|p| p.uid), self.peer.and_then(|p| p.pid));
                 info!(client_id = %self.id, ?uid, ?pid, %code, %text, "refused a client");
                 self.cursor = None;
@@ -367,7 +368,6 @@ impl Connection {
         }
     }
 }
-
 
 #[cfg(all(test, unix))]
 mod tests {

@@ -1,0 +1,123 @@
+//! Clients that try to make the hub wait or hoard: a `HELLO` that never completes is cut
+//! off after the handshake timeout, and a client that sends faster than the hub takes
+//! (`PING`s whose `PONG`s it never reads, messages to an operator who is not reading) is
+//! slowed down by backpressure instead of being buffered, while everyone else is served.
+// These tests speak over Unix domain sockets.
+#![cfg(unix)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{RawClient, TestHub, test_config};
+use pipehub::Config;
+use pipehub_protocol::{ErrorCode, Frame, Hello, Role};
+use tokio::{io::AsyncWriteExt, net::UnixStream};
+
+/// The most bytes a client that is not being read may get into the hub and its socket
+/// buffers: a few socket buffers' worth. Without backpressure it would be unbounded.
+const BOUNDED: usize = 8 * 1024 * 1024;
+
+#[tokio::test]
+async fn a_hello_that_stalls_is_closed_after_the_handshake_timeout() {
+    let timeout = Duration::from_millis(300);
+    let hub = TestHub::with_config(Config {
+        handshake_timeout: timeout,
+        ..test_config()
+    })
+    .await;
+    let (mut healthy, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let hello = Frame::Hello(Hello::new(Role::Listener)).to_bytes();
+    let mut stalled = RawClient::connect(&hub.endpoint).await;
+    let started = Instant::now();
+    stalled.send_raw(&hello[..10]).await;
+
+    hub.hub.publish(b"meanwhile").unwrap();
+    assert_eq!(healthy.recv_broadcast().await.0, 1, "others are served");
+    let answer = stalled.recv_until_closed().await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(answer.as_slice(), [Frame::Error { code, .. }] if *code == ErrorCode::MALFORMED_FRAME),
+        "expected ERROR (malformed), got {answer:?}"
+    );
+    assert!(
+        waited >= timeout && waited < timeout + Duration::from_secs(5),
+        "closed after {waited:?}, the timeout is {timeout:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_pongs_is_slowed_down_not_buffered() {
+    let hub = TestHub::start().await;
+    let (mut healthy, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let (mut flooder, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+
+    // PINGs as fast as the socket takes them, never reading a PONG.
+    let mut nonce = 0u64;
+    let (written, pings) = write_until_blocked(&mut flooder.stream, || {
+        nonce += 1;
+        Frame::Ping(nonce).to_bytes().to_vec()
+    })
+    .await;
+    assert!(
+        written < BOUNDED,
+        "{written} bytes of PINGs taken from a client that reads nothing"
+    );
+
+    // Meanwhile the hub serves everyone else.
+    hub.hub.publish(b"still here").unwrap();
+    assert_eq!(healthy.recv_broadcast().await.0, 1);
+
+    // Once the flooder reads, every PING it sent whole is answered, in order.
+    for expected in 1..=pings {
+        match flooder.recv().await {
+            Some(Frame::Pong(got)) => assert_eq!(got, expected, "PONGs in PING order"),
+            other => panic!("expected PONG {expected}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_floods_an_operator_who_does_not_read_is_slowed_down_not_buffered() {
+    // The operator's console is never read here: its queue fills, and then the hub
+    // stops reading the listener that talks to it.
+    let hub = TestHub::start().await;
+    let (mut healthy, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let (mut talker, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let message = Frame::Send(vec![b't'; 1000].into()).to_bytes().to_vec();
+    let (written, _) = write_until_blocked(&mut talker.stream, || message.clone()).await;
+    assert!(
+        written < BOUNDED,
+        "{written} bytes of messages taken while the operator read nothing"
+    );
+    hub.hub.publish(b"still here").unwrap();
+    assert_eq!(healthy.recv_broadcast().await.0, 1);
+}
+
+/// Writes `next()` to `stream` until it has not taken a byte for half a second. Returns
+/// how many bytes it took, and how many of the messages whole.
+async fn write_until_blocked(
+    stream: &mut UnixStream,
+    mut next: impl FnMut() -> Vec<u8>,
+) -> (usize, u64) {
+    let (mut written, mut whole) = (0, 0);
+    let mut pending = next();
+    let mut offset = 0;
+    loop {
+        let write = stream.write(&pending[offset..]);
+        match tokio::time::timeout(Duration::from_millis(500), write).await {
+            Err(_) => return (written, whole), // blocked: the hub stopped reading
+            Ok(Ok(n)) => {
+                written += n;
+                offset += n;
+                if offset == pending.len() {
+                    whole += 1;
+                    pending = next();
+                    offset = 0;
+                }
+                assert!(written < 4 * BOUNDED, "the hub never stopped reading");
+            }
+            Ok(Err(err)) => panic!("the hub closed the connection: {err}"),
+        }
+    }
+}
