@@ -58,8 +58,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 5.0)]
     pub shutdown_timeout: f64,
 
-    /// Threads serving clients; 0 means one per core.
-    #[arg(long, default_value_t = 0)]
+    /// Threads serving clients. One thread has no cross-thread wake-ups and measured
+    /// best (docs/performance.md); more spread the work over more cores; 0 means one per
+    /// core.
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
 
     /// Shut down gracefully when stdin ends (by default the hub keeps serving).
