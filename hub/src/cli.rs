@@ -55,8 +55,8 @@ pub struct Cli {
     pub text_grace_ms: u64,
 
     /// Seconds clients get, on shutdown, to receive what is queued for them.
-    #[arg(long, default_value_t = 5.0)]
-    pub shutdown_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
 
     /// Threads serving clients. One thread has no cross-thread wake-ups and measured
     /// best (docs/performance.md); more spread the work over more cores; 0 means one per
@@ -109,8 +109,18 @@ pub struct Cli {
 
     /// Seconds of silence after which the hub pings a framed client; one silent for
     /// twice as long is disconnected. 0 disables keepalive.
-    #[arg(long, default_value_t = 30.0)]
-    pub keepalive: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    pub keepalive: Duration,
+}
+
+/// A number of seconds, 0 or more, fractions allowed: anything else is a usage error
+/// rather than a silent default.
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .ok_or_else(|| format!("`{value}` is not a number of seconds (0 or more, such as 2.5)"))
 }
 
 fn parse_mode(value: &str) -> Result<u32, String> {
@@ -161,16 +171,13 @@ impl Cli {
             queue_bytes: self.queue_bytes,
             max_clients: usize::try_from(self.max_clients).unwrap_or(usize::MAX),
             text_grace: Duration::from_millis(self.text_grace_ms),
-            shutdown_timeout: Duration::try_from_secs_f64(self.shutdown_timeout)
-                .unwrap_or(Config::default().shutdown_timeout),
+            shutdown_timeout: self.shutdown_timeout,
             history_frames: self.history,
             history_bytes: self.history_bytes,
             socket_mode: self.mode,
             allow_everyone: self.allow_everyone,
             access: self.access(),
-            keepalive: Duration::try_from_secs_f64(self.keepalive)
-                .ok()
-                .filter(|d| !d.is_zero()),
+            keepalive: Some(self.keepalive).filter(|d| !d.is_zero()),
             ..Config::default()
         }
     }
@@ -183,5 +190,19 @@ impl Cli {
             access.publishers = publishers.clone();
         }
         access
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_accept_fractions_and_refuse_what_is_not_a_duration() {
+        assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_seconds("0"), Ok(Duration::ZERO));
+        for bad in ["-1", "nan", "inf", "soon", ""] {
+            assert!(parse_seconds(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }
