@@ -428,39 +428,29 @@ fn draw_error(err: impl std::fmt::Display) -> String {
 
 /// `1234567.0` as `1.23 M`: axis labels that stay short.
 fn si(value: f64) -> String {
-    let (scaled, unit) = match value.abs() {
-        v if v >= 1e9 => (value / 1e9, " G"),
-        v if v >= 1e6 => (value / 1e6, " M"),
-        v if v >= 1e3 => (value / 1e3, " k"),
-        _ => (value, ""),
-    };
-    let text = format!("{scaled:.2}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text}{unit}")
+    scaled(value, &[(1e9, " G"), (1e6, " M"), (1e3, " k")], "", 2)
 }
 
 /// Bytes as `512 B`, `1.5 KiB`, `2 MiB`.
 fn bytes(value: f64) -> String {
-    let (scaled, unit) = match value.abs() {
-        v if v >= 1048576.0 => (value / 1048576.0, "MiB"),
-        v if v >= 1024.0 => (value / 1024.0, "KiB"),
-        _ => (value, "B"),
-    };
-    let text = format!("{scaled:.1}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text} {unit}")
+    scaled(value, &[(1048576.0, " MiB"), (1024.0, " KiB")], " B", 1)
 }
 
 /// Microseconds as `850 µs`, `12 ms`, `1.5 s`.
 fn duration_us(us: f64) -> String {
-    let (scaled, unit) = match us.abs() {
-        v if v >= 1e6 => (us / 1e6, "s"),
-        v if v >= 1e3 => (us / 1e3, "ms"),
-        _ => (us, "µs"),
-    };
-    let text = format!("{scaled:.1}");
+    scaled(us, &[(1e6, " s"), (1e3, " ms")], " µs", 1)
+}
+
+/// `value` in the largest of `units` (factor, suffix; largest first) it reaches, else
+/// with `base`, to `decimals` places without trailing zeros.
+fn scaled(value: f64, units: &[(f64, &str)], base: &str, decimals: usize) -> String {
+    let (scaled, unit) = units
+        .iter()
+        .find(|(factor, _)| value.abs() >= *factor)
+        .map_or((value, base), |(factor, unit)| (value / factor, *unit));
+    let text = format!("{scaled:.decimals$}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text} {unit}")
+    format!("{text}{unit}")
 }
 
 #[cfg(test)]
