@@ -271,6 +271,31 @@ impl HubProcess {
         }
     }
 
+    /// Checks that the hub still serves: starts a new `listen` client, waits for `joins`
+    /// join notices on the console (the new client's, and any others still coming in),
+    /// types `line`, and checks the client received it and the hub is still running.
+    pub fn assert_serves_a_new_listener(&mut self, joins: usize, line: &str) {
+        let late = client(
+            &self.endpoint,
+            &["listen", "--format", "plain", "--count", "1"],
+        )
+        .spawn()
+        .expect("start a late listener");
+        self.wait_for_joins(joins);
+        self.type_lines(&[line.to_owned()]);
+        let late = output_within(late);
+        assert!(
+            late.status.success(),
+            "{}",
+            String::from_utf8_lossy(&late.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&late.stdout), format!("{line}\n"));
+        assert!(
+            self.child.try_wait().expect("try_wait").is_none(),
+            "the hub runs"
+        );
+    }
+
     /// Sends SIGTERM.
     #[cfg(unix)]
     pub fn terminate(&self) {

@@ -107,18 +107,7 @@ fn a_listener_killed_mid_frame_is_forgotten_and_the_others_get_everything() {
     for other in &others {
         assert_eq!(other.stdout.next().as_deref(), Some("after the kill"));
     }
-    let late = client(&endpoint, &["listen", "--format", "plain", "--count", "1"])
-        .spawn()
-        .expect("start a late listener");
-    hub.wait_for_joins(1);
-    hub.type_lines(&["for the late one".to_owned()]);
-    let late = output_within(late);
-    assert!(late.status.success());
-    assert_eq!(String::from_utf8_lossy(&late.stdout), "for the late one\n");
-    assert!(
-        hub.child.try_wait().expect("try_wait").is_none(),
-        "the hub runs"
-    );
+    hub.assert_serves_a_new_listener(1, "for the late one");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -439,18 +428,7 @@ fn out_of_file_descriptors_the_hub_defers_clients_and_serves_them_once_others_le
     );
 
     // And a new client is served as usual.
-    let late = client(&endpoint, &["listen", "--format", "plain", "--count", "1"])
-        .spawn()
-        .expect("start a late listener");
-    hub.wait_for_joins(waiting.len() + 1);
-    hub.type_lines(&["recovered".to_owned()]);
-    let late = output_within(late);
-    assert!(late.status.success());
-    assert_eq!(String::from_utf8_lossy(&late.stdout), "recovered\n");
-    assert!(
-        hub.child.try_wait().expect("try_wait").is_none(),
-        "the hub runs"
-    );
+    hub.assert_serves_a_new_listener(waiting.len() + 1, "recovered");
 }
 
 /// Reads one whole frame: its type byte and payload. `None` at the end of the stream, on
