@@ -45,16 +45,9 @@ async fn connect_returns_the_hubs_welcome() {
 
 #[tokio::test]
 async fn connect_reports_refusal_with_code_and_text() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let mut side = hub.accept().await;
-        side.expect_hello().await;
-        side.send(Frame::Refused {
-            code: RefuseCode::HUB_FULL,
-            text: "64 clients".into(),
-        })
-        .await;
+    let endpoint = FakeHub::answering_hello_with(Frame::Refused {
+        code: RefuseCode::HUB_FULL,
+        text: "64 clients".into(),
     });
 
     let err = Connection::connect(&endpoint, listener())
@@ -96,16 +89,9 @@ async fn refusal_sent_without_reading_hello_is_still_reported() {
 
 #[tokio::test]
 async fn error_instead_of_welcome_is_hub_error() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let mut side = hub.accept().await;
-        side.expect_hello().await;
-        side.send(Frame::Error {
-            code: ErrorCode::BAD_MAGIC,
-            text: "no".into(),
-        })
-        .await;
+    let endpoint = FakeHub::answering_hello_with(Frame::Error {
+        code: ErrorCode::BAD_MAGIC,
+        text: "no".into(),
     });
 
     let err = Connection::connect(&endpoint, listener())
@@ -125,13 +111,7 @@ async fn error_instead_of_welcome_is_hub_error() {
 
 #[tokio::test]
 async fn broadcast_instead_of_welcome_is_unexpected() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let mut side = hub.accept().await;
-        side.expect_hello().await;
-        side.send(broadcast(1, "early")).await;
-    });
+    let endpoint = FakeHub::answering_hello_with(broadcast(1, "early"));
 
     let err = Connection::connect(&endpoint, listener())
         .await
@@ -236,16 +216,9 @@ async fn connect_wait_gives_up_when_the_wait_is_over() {
 
 #[tokio::test]
 async fn connect_wait_does_not_retry_a_refusal() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let mut side = hub.accept().await;
-        side.expect_hello().await;
-        side.send(Frame::Refused {
-            code: RefuseCode::NOT_PERMITTED,
-            text: String::new(),
-        })
-        .await;
+    let endpoint = FakeHub::answering_hello_with(Frame::Refused {
+        code: RefuseCode::NOT_PERMITTED,
+        text: String::new(),
     });
 
     let started = Instant::now();

@@ -39,6 +39,19 @@ impl FakeHub {
         }
     }
 
+    /// A fake hub that answers one client's `HELLO` with `frame`, then closes. Returns
+    /// its endpoint; the hub lives in a task until it has answered.
+    pub fn answering_hello_with(frame: Frame) -> String {
+        let hub = FakeHub::bind();
+        let endpoint = hub.endpoint();
+        tokio::spawn(async move {
+            let mut side = hub.accept().await;
+            side.expect_hello().await;
+            side.send(frame).await;
+        });
+        endpoint
+    }
+
     /// The endpoint clients connect to.
     pub fn endpoint(&self) -> String {
         self.endpoint.clone()
