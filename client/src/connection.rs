@@ -9,6 +9,12 @@
 //! every frame sent before, so [`Connection::confirm`] returning `Ok` means the hub took
 //! every message [`Connection::send`] was given.
 //!
+//! A broadcast that came from another hub over a bridge arrives as two frames, `ORIGIN`
+//! then `BROADCAST` (protocol section 4.15). The connection holds the `ORIGIN` back and
+//! hands out one [`Event::Broadcast`] carrying both; an `ORIGIN` followed by any other
+//! frame describes nothing and is dropped, so a stale origin is never attached to a
+//! later broadcast.
+//!
 //! Liveness works both ways, as the protocol's keepalive section says. A `PING` from the
 //! hub is answered at once, inside [`Connection::next_event`], and never surfaces. And a
 //! connection that has heard nothing from the hub for its keepalive interval
@@ -29,7 +35,7 @@ use futures_util::{SinkExt, StreamExt};
 use pipehub_protocol::status::{StatusAssembler, StatusReport};
 use pipehub_protocol::{
     BROADCAST_BODY_OFFSET, Broadcast, ByeReason, ClientId, DEFAULT_MAX_FRAME, ErrorCode, Frame,
-    FrameCodec, FrameType, Hello, LENGTH_LEN, Role, Seq, Welcome,
+    FrameCodec, FrameType, Hello, LENGTH_LEN, Origin, Role, Seq, Welcome,
 };
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
@@ -68,7 +74,14 @@ const EXPLAIN_WAIT: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A broadcast message (listeners only).
-    Broadcast(Broadcast),
+    Broadcast {
+        /// The message, numbered in this hub's sequence like every other broadcast.
+        broadcast: Broadcast,
+        /// Where the message was first broadcast, when it came from another hub over a
+        /// bridge (its `sender` is then [`ClientId::REMOTE`]): the `ORIGIN` frame the hub
+        /// sent immediately before it. `None` for a message broadcast on this hub.
+        origin: Option<Origin>,
+    },
     /// This client fell behind and missed `missed` broadcasts; the next broadcast it
     /// receives is `next_seq`.
     Lagged { missed: u64, next_seq: Seq },
@@ -115,6 +128,9 @@ pub struct Connection {
     last_heard: Instant,
     /// When a keepalive `PING` went out, if nothing has arrived since.
     probe_sent: Option<Instant>,
+    /// An `ORIGIN` waiting for the `BROADCAST` it describes, which must be the very next
+    /// frame; any other frame drops it.
+    origin: Option<Origin>,
 }
 
 impl Connection {
@@ -177,6 +193,7 @@ impl Connection {
             keepalive: Some(DEFAULT_KEEPALIVE),
             last_heard: Instant::now(),
             probe_sent: None,
+            origin: None,
         })
     }
 
@@ -255,8 +272,9 @@ impl Connection {
     ///
     /// An `ERROR` frame is returned as [`ClientError::HubError`]; frames a hub must not
     /// send after `WELCOME` as [`ClientError::UnexpectedFrame`]; frames of unknown type
-    /// are skipped. A `PING` from the hub is answered here and not returned. A hub silent
-    /// for two keepalive intervals is [`ClientError::HubSilent`].
+    /// are skipped. A `PING` from the hub is answered here and not returned. An `ORIGIN`
+    /// is returned with the broadcast it describes. A hub silent for two keepalive
+    /// intervals is [`ClientError::HubSilent`].
     pub async fn next_event(&mut self) -> Result<Option<Event>, ClientError> {
         if let Some(event) = self.pending.pop_front() {
             return Ok(Some(event));
@@ -268,15 +286,16 @@ impl Connection {
     /// for the hub. A reader that prints events flushes its output when this is false,
     /// so output is batched while the hub is ahead and never held back while it is idle.
     pub fn event_ready(&self) -> bool {
-        // A PING is answered without waiting and is no event; anything else (an error
-        // included) is returned at once.
-        let ping = FrameType::Ping as u8;
+        // A PING is answered without waiting and is no event, and an ORIGIN is only half
+        // of one (its BROADCAST may not be here yet); anything else (an error included)
+        // is returned at once.
+        let (ping, origin) = (FrameType::Ping as u8, FrameType::Origin as u8);
         !self.pending.is_empty()
             || self
                 .framed
                 .codec()
                 .buffered_types(self.framed.read_buffer())
-                .any(|frame_type| frame_type.map_or(true, |t| t != ping))
+                .any(|frame_type| frame_type.map_or(true, |t| t != ping && t != origin))
     }
 
     /// Queues one message (`SEND`). It is written once [`WRITE_BATCH`] bytes are queued,
@@ -383,8 +402,8 @@ impl Connection {
         }
     }
 
-    /// Reads one frame's worth of news from the connection. Answers the hub's `PING`s and
-    /// runs the keepalive on the way.
+    /// Reads one frame's worth of news from the connection. Answers the hub's `PING`s,
+    /// pairs each `ORIGIN` with its `BROADCAST`, and runs the keepalive on the way.
     async fn read_incoming(&mut self) -> Result<Option<Incoming>, ClientError> {
         loop {
             let next = match self.keepalive {
@@ -405,8 +424,22 @@ impl Connection {
             };
             self.last_heard = Instant::now();
             self.probe_sent = None;
+            // Whatever this frame is, a pending ORIGIN is used up by it: it describes only
+            // a BROADCAST that comes next. (Frames of unknown type never get here: the
+            // codec skips them, so they cannot separate the two.)
+            let origin = self.origin.take();
+            if origin.is_some() && !matches!(frame, Frame::Broadcast(_)) {
+                tracing::debug!(
+                    next = frame.frame_type().name(),
+                    "discarding an ORIGIN not followed by its BROADCAST"
+                );
+            }
             let event = match frame {
-                Frame::Broadcast(broadcast) => Event::Broadcast(broadcast),
+                Frame::Origin(next) => {
+                    self.origin = Some(next);
+                    continue;
+                }
+                Frame::Broadcast(broadcast) => Event::Broadcast { broadcast, origin },
                 Frame::Lagged { missed, next_seq } => Event::Lagged { missed, next_seq },
                 Frame::Direct {
                     sender,

@@ -1,22 +1,28 @@
 //! How `listen` writes a message to its output: one line per message in one of three
 //! [`Format`]s. A message is a broadcast ([`write_broadcast`]) or a direct message from
-//! the operator to this client alone ([`write_direct`]), which has no sequence number.
+//! the operator to this client alone ([`write_direct`]), which has no sequence number. A
+//! broadcast that came from another hub over a bridge has an [`Origin`] (the hub it was
+//! first broadcast on, and its sender and sequence number there); its own `sender` is
+//! then [`ClientId::REMOTE`], which says only "another hub".
 //!
 //! - [`Format::Plain`] is for pipes: exactly the body's bytes and a newline, so
-//!   `pipehub-client listen | grep x` sees what the sender sent. Direct messages look
-//!   the same.
+//!   `pipehub-client listen | grep x` sees what the sender sent. Direct messages and
+//!   messages from other hubs look the same.
 //! - [`Format::Pretty`] is for people at a terminal: time, sequence number, sender, body;
-//!   a direct message says so instead of giving a sequence number. Control characters in
-//!   the body are escaped (`\n`, `\u{1b}`), so a message can neither span lines nor drive
-//!   the terminal.
+//!   a direct message says so instead of giving a sequence number, and a message from
+//!   another hub names its real sender at that hub (`<client 3@hub-a>`). Control
+//!   characters in the body and the hub name are escaped (`\n`, `\u{1b}`), so a message
+//!   can neither span lines nor drive the terminal.
 //! - [`Format::Json`] is for programs: one JSON object per line, binary-safe; a direct
-//!   message has `"direct":true` and no `seq`.
+//!   message has `"direct":true` and no `seq`, a message from another hub an `"origin"`
+//!   object. Fields that do not apply are left out, so a line for a plain local broadcast
+//!   is the same as before bridges existed.
 //!
 //! Writers take any `io::Write`; the caller decides about buffering and flushing.
 
 use std::io::{self, Write};
 
-use pipehub_protocol::{Broadcast, ClientId, Seq};
+use pipehub_protocol::{Broadcast, ClientId, Origin, Seq};
 use serde::Serialize;
 
 /// An output format for messages.
@@ -25,11 +31,15 @@ pub enum Format {
     /// The body's bytes, then `\n`.
     Plain,
     /// `HH:MM:SS.mmm #seq <sender> body`, time in UTC, body as (lossy) UTF-8; for a
-    /// direct message `HH:MM:SS.mmm direct from SENDER: body`.
+    /// direct message `HH:MM:SS.mmm direct from SENDER: body`. The sender of a message
+    /// from another hub is `<SENDER@HUB>`, HUB being the origin hub's name (its instance
+    /// ID in hex if it has none); without an `ORIGIN` it is `<remote>`.
     Pretty,
     /// `{"seq":N,"sender":N,"timestamp_us":N,"body":"..."}`; a body that is not UTF-8 is
     /// given as `"body_hex"` instead of `"body"`. A direct message has `"direct":true`
-    /// instead of `"seq"`.
+    /// instead of `"seq"`. A message from another hub also has
+    /// `"origin":{"hub":"NAME","instance":"HEX","seq":N,"sender":N}` after `"sender"`
+    /// (which is then 2^64 − 1).
     Json,
 }
 
@@ -38,19 +48,24 @@ struct Message<'a> {
     /// The broadcast's sequence number; `None` for a direct message.
     seq: Option<Seq>,
     sender: ClientId,
+    /// Where a broadcast from another hub was first broadcast.
+    origin: Option<&'a Origin>,
     timestamp_us: u64,
     body: &'a [u8],
 }
 
-/// Writes `broadcast` as one line in `format`.
+/// Writes `broadcast` as one line in `format`; `origin` is the `ORIGIN` that came with
+/// it, if it came from another hub.
 pub fn write_broadcast(
     out: &mut impl Write,
     format: Format,
     broadcast: &Broadcast,
+    origin: Option<&Origin>,
 ) -> io::Result<()> {
     let message = Message {
         seq: Some(broadcast.seq),
         sender: broadcast.sender,
+        origin,
         timestamp_us: broadcast.timestamp_us,
         body: &broadcast.body,
     };
@@ -69,6 +84,7 @@ pub fn write_direct(
     let message = Message {
         seq: None,
         sender,
+        origin: None,
         timestamp_us,
         body,
     };
@@ -94,19 +110,34 @@ fn write_pretty(out: &mut impl Write, message: &Message) -> io::Result<()> {
     let (minutes, rest) = (rest / 60_000, rest % 60_000);
     let (seconds, millis) = (rest / 1_000, rest % 1_000);
     write!(out, "{hours:02}:{minutes:02}:{seconds:02}.{millis:03} ")?;
-    let sender = SenderName(message.sender);
-    match message.seq {
-        Some(seq) => write!(out, "#{seq} <{sender}> ")?,
-        None => write!(out, "direct from {sender}: ")?,
+    match (message.seq, message.origin) {
+        (Some(seq), Some(origin)) => {
+            write!(out, "#{seq} <{}@", SenderName(origin.sender))?;
+            if origin.hub_name.is_empty() {
+                write!(out, "{}", origin.hub_instance)?;
+            } else {
+                write_escaped(out, &origin.hub_name)?;
+            }
+            out.write_all(b"> ")?;
+        }
+        (Some(seq), None) => write!(out, "#{seq} <{}> ", SenderName(message.sender))?,
+        (None, _) => write!(out, "direct from {}: ", SenderName(message.sender))?,
     }
-    for c in String::from_utf8_lossy(message.body).chars() {
+    write_escaped(out, &String::from_utf8_lossy(message.body))?;
+    out.write_all(b"\n")
+}
+
+/// Writes `text` with its control characters (tabs excepted) escaped, so that text a peer
+/// chose can neither end the line nor send escape sequences to a terminal.
+fn write_escaped(out: &mut impl Write, text: &str) -> io::Result<()> {
+    for c in text.chars() {
         if c.is_control() && c != '\t' {
             write!(out, "{}", c.escape_debug())?;
         } else {
             write!(out, "{c}")?;
         }
     }
-    out.write_all(b"\n")
+    Ok(())
 }
 
 fn write_json(out: &mut impl Write, message: &Message) -> io::Result<()> {
@@ -118,6 +149,12 @@ fn write_json(out: &mut impl Write, message: &Message) -> io::Result<()> {
         seq: message.seq.map(|seq| seq.0),
         direct: message.seq.is_none(),
         sender: message.sender.0,
+        origin: message.origin.map(|origin| JsonOrigin {
+            hub: &origin.hub_name,
+            instance: origin.hub_instance.to_string(),
+            seq: origin.seq.0,
+            sender: origin.sender.0,
+        }),
         timestamp_us: message.timestamp_us,
         body,
         body_hex,
@@ -127,7 +164,8 @@ fn write_json(out: &mut impl Write, message: &Message) -> io::Result<()> {
 }
 
 /// The JSON shape of one message: `seq` for a broadcast, `"direct":true` for a direct
-/// message; exactly one of `body` and `body_hex`.
+/// message; `origin` only for a broadcast from another hub; exactly one of `body` and
+/// `body_hex`.
 #[derive(Serialize)]
 struct JsonMessage<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,6 +173,8 @@ struct JsonMessage<'a> {
     #[serde(skip_serializing_if = "is_false")]
     direct: bool,
     sender: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<JsonOrigin<'a>>,
     timestamp_us: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<&'a str>,
@@ -142,20 +182,31 @@ struct JsonMessage<'a> {
     body_hex: Option<String>,
 }
 
+/// The JSON shape of an [`Origin`]. The instance is hex, as the hub and the client print
+/// it everywhere else, and so that a JSON reader with 53-bit numbers keeps it whole.
+#[derive(Serialize)]
+struct JsonOrigin<'a> {
+    hub: &'a str,
+    instance: String,
+    seq: u64,
+    sender: u64,
+}
+
 fn is_false(value: &bool) -> bool {
     !*value
 }
 
-/// A sender as people read it: `operator` for the hub console, else `client N`.
+/// A sender as people read it: `operator` for the hub console, `remote` for another hub
+/// (when no `ORIGIN` said which), else `client N`.
 #[derive(Clone, Copy, Debug)]
 pub struct SenderName(pub ClientId);
 
 impl std::fmt::Display for SenderName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0 == ClientId::OPERATOR {
-            f.write_str("operator")
-        } else {
-            write!(f, "client {}", self.0)
+        match self.0 {
+            ClientId::OPERATOR => f.write_str("operator"),
+            ClientId::REMOTE => f.write_str("remote"),
+            ClientId(id) => write!(f, "client {id}"),
         }
     }
 }
@@ -191,9 +242,29 @@ mod tests {
 
     fn render(format: Format, broadcast: &Broadcast) -> Vec<u8> {
         let mut out = Vec::new();
-        let written = write_broadcast(&mut out, format, broadcast);
+        let written = write_broadcast(&mut out, format, broadcast, None);
         assert!(written.is_ok(), "{written:?}");
         out
+    }
+
+    /// An `ORIGIN`: message 12 of hub `hub_name` (instance 0123456789abcdef), sent there
+    /// by `sender`.
+    fn origin(hub_name: &str, sender: u64) -> Origin {
+        Origin {
+            hub_instance: pipehub_protocol::HubInstance(0x0123_4567_89ab_cdef),
+            seq: Seq(12),
+            sender: ClientId(sender),
+            hub_name: hub_name.to_owned(),
+        }
+    }
+
+    /// Renders a broadcast from another hub (sender [`ClientId::REMOTE`]) with `origin`.
+    fn render_remote(format: Format, origin: &Origin, body: &'static [u8]) -> String {
+        let b = broadcast(ClientId::REMOTE.0, body);
+        let mut out = Vec::new();
+        let written = write_broadcast(&mut out, format, &b, Some(origin));
+        assert!(written.is_ok(), "{written:?}");
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     #[test]
@@ -217,6 +288,53 @@ mod tests {
     fn pretty_names_a_client() {
         let out = render(Format::Pretty, &broadcast(17, b"hi"));
         assert_eq!(out, b"03:04:05.678 #42 <client 17> hi\n");
+    }
+
+    #[test]
+    fn pretty_names_the_sender_at_its_origin_hub() {
+        let out = render_remote(Format::Pretty, &origin("hub-a", 3), b"hi");
+        assert_eq!(out, "03:04:05.678 #42 <client 3@hub-a> hi\n");
+    }
+
+    #[test]
+    fn pretty_names_the_operator_at_its_origin_hub() {
+        let out = render_remote(Format::Pretty, &origin("hub-a", 0), b"hi");
+        assert_eq!(out, "03:04:05.678 #42 <operator@hub-a> hi\n");
+    }
+
+    #[test]
+    fn pretty_names_an_unnamed_origin_hub_by_its_instance() {
+        let out = render_remote(Format::Pretty, &origin("", 3), b"hi");
+        assert_eq!(out, "03:04:05.678 #42 <client 3@0123456789abcdef> hi\n");
+    }
+
+    #[test]
+    fn pretty_escapes_control_characters_in_the_hub_name() {
+        let out = render_remote(Format::Pretty, &origin("a\nb\x1b[2J", 3), b"hi");
+        assert_eq!(out, "03:04:05.678 #42 <client 3@a\\nb\\u{1b}[2J> hi\n");
+    }
+
+    #[test]
+    fn pretty_names_another_hub_remote_without_an_origin() {
+        let out = render(Format::Pretty, &broadcast(ClientId::REMOTE.0, b"hi"));
+        assert_eq!(out, b"03:04:05.678 #42 <remote> hi\n");
+    }
+
+    #[test]
+    fn plain_leaves_out_the_origin() {
+        assert_eq!(
+            render_remote(Format::Plain, &origin("hub-a", 3), b"hi"),
+            "hi\n"
+        );
+    }
+
+    #[test]
+    fn json_has_the_origin_of_a_message_from_another_hub() {
+        let out = render_remote(Format::Json, &origin("hub-a", 0), b"hi");
+        assert_eq!(
+            out,
+            "{\"seq\":42,\"sender\":18446744073709551615,\"origin\":{\"hub\":\"hub-a\",\"instance\":\"0123456789abcdef\",\"seq\":12,\"sender\":0},\"timestamp_us\":1704164645678901,\"body\":\"hi\"}\n"
+        );
     }
 
     #[test]

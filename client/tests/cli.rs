@@ -8,7 +8,9 @@ mod common;
 use std::process::{Output, Stdio};
 
 use bytes::Bytes;
-use common::{FakeHub, INSTANCE, broadcast, direct, missing_endpoint, welcome};
+use common::{
+    FakeHub, INSTANCE, broadcast, direct, missing_endpoint, origin, remote_broadcast, welcome,
+};
 use pipehub_client::protocol::{
     ByeReason, ClientId, Frame, Hello, HubInstance, RefuseCode, Role, Seq, Welcome,
 };
@@ -129,6 +131,30 @@ async fn listen_json_prints_one_object_per_line() {
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         "{\"seq\":1,\"sender\":3,\"timestamp_us\":1700000000000000,\"body\":\"hi\"}\n"
+    );
+}
+
+#[tokio::test]
+async fn listen_json_prints_the_origin_of_a_message_from_another_hub() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send_all([Frame::Origin(origin(12)), remote_broadcast(1, "hi")])
+            .await;
+        side.recv().await;
+    });
+
+    let output = run(
+        &endpoint,
+        &["listen", "--format", "json", "--count", "1"],
+        b"",
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "{\"seq\":1,\"sender\":18446744073709551615,\"origin\":{\"hub\":\"hub-a\",\"instance\":\"0123456789abcdef\",\"seq\":12,\"sender\":9},\"timestamp_us\":1700000000000000,\"body\":\"hi\"}\n"
     );
 }
 

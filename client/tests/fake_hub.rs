@@ -8,10 +8,10 @@ mod common;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{FakeHub, broadcast, direct, missing_endpoint, welcome};
+use common::{FakeHub, broadcast, direct, missing_endpoint, origin, remote_broadcast, welcome};
 use pipehub_client::protocol::{
-    ByeReason, ClientId, ErrorCode, Frame, Hello, HubInstance, ProtocolError, RefuseCode, Role,
-    Seq, Welcome,
+    Broadcast, ByeReason, ClientId, ErrorCode, Frame, Hello, HubInstance, Origin, ProtocolError,
+    RefuseCode, Role, Seq, Welcome,
 };
 use pipehub_client::{ClientError, Connection, Event};
 use tokio::time::Instant;
@@ -24,6 +24,14 @@ async fn connect(endpoint: &str) -> Connection {
     Connection::connect(endpoint, listener())
         .await
         .expect("connect to the fake hub")
+}
+
+/// The next event, which must be a broadcast, and the origin it came with.
+async fn next_broadcast(connection: &mut Connection) -> (Broadcast, Option<Origin>) {
+    match connection.next_event().await {
+        Ok(Some(Event::Broadcast { broadcast, origin })) => (broadcast, origin),
+        other => panic!("expected a broadcast, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -243,7 +251,7 @@ async fn next_event_yields_broadcasts_in_order() {
     let mut connection = connect(&endpoint).await;
     for (seq, body) in [(1, "one"), (2, "two")] {
         match connection.next_event().await {
-            Ok(Some(Event::Broadcast(b))) => {
+            Ok(Some(Event::Broadcast { broadcast: b, .. })) => {
                 assert_eq!(b.seq, Seq(seq));
                 assert_eq!(b.sender, ClientId(3));
                 assert_eq!(b.body, Bytes::from_static(body.as_bytes()));
@@ -371,7 +379,7 @@ async fn frames_of_unknown_type_are_skipped() {
 
     let mut connection = connect(&endpoint).await;
     let event = connection.next_event().await.expect("event");
-    assert!(matches!(event, Some(Event::Broadcast(b)) if b.body == "after"));
+    assert!(matches!(event, Some(Event::Broadcast { broadcast: b, .. }) if b.body == "after"));
 }
 
 #[tokio::test]
@@ -435,12 +443,12 @@ async fn event_ready_tells_whether_a_frame_is_buffered() {
     sent_rx.await.expect("hub wrote both");
     assert!(matches!(
         connection.next_event().await,
-        Ok(Some(Event::Broadcast(_)))
+        Ok(Some(Event::Broadcast { .. }))
     ));
     assert!(connection.event_ready());
     assert!(matches!(
         connection.next_event().await,
-        Ok(Some(Event::Broadcast(_)))
+        Ok(Some(Event::Broadcast { .. }))
     ));
     assert!(!connection.event_ready());
 }
@@ -473,7 +481,7 @@ async fn confirm_returns_once_the_hub_has_every_message() {
     connection.confirm().await.expect("confirmed");
     // The broadcast that arrived during confirm is kept.
     let event = connection.next_event().await.expect("event");
-    assert!(matches!(event, Some(Event::Broadcast(b)) if b.body == "meanwhile"));
+    assert!(matches!(event, Some(Event::Broadcast { broadcast: b, .. }) if b.body == "meanwhile"));
     drop(connection);
 
     let bodies = server.await.expect("hub task");
@@ -652,7 +660,7 @@ async fn a_ping_from_the_hub_is_answered_and_not_surfaced() {
     let mut connection = connect(&endpoint).await;
     let event = connection.next_event().await.expect("event");
     assert!(
-        matches!(&event, Some(Event::Broadcast(b)) if b.body == "after the ping"),
+        matches!(&event, Some(Event::Broadcast { broadcast: b, .. }) if b.body == "after the ping"),
         "{event:?}"
     );
     let answer = server.await.expect("hub task");
@@ -677,7 +685,7 @@ async fn a_buffered_ping_alone_is_no_event_ready() {
     sent_rx.await.expect("hub wrote both");
     assert!(matches!(
         connection.next_event().await,
-        Ok(Some(Event::Broadcast(_)))
+        Ok(Some(Event::Broadcast { .. }))
     ));
     // Only the PING is buffered: a printer should flush now rather than wait.
     assert!(!connection.event_ready());
@@ -707,7 +715,105 @@ async fn a_direct_message_is_an_event_of_its_own() {
         })
     );
     let event = connection.next_event().await.expect("event");
-    assert!(matches!(event, Some(Event::Broadcast(b)) if b.seq == Seq(5)));
+    assert!(matches!(event, Some(Event::Broadcast { broadcast: b, .. }) if b.seq == Seq(5)));
+}
+
+#[tokio::test]
+async fn an_origin_belongs_to_the_next_broadcast_only() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send_all([
+            Frame::Origin(origin(12)),
+            remote_broadcast(1, "from hub-a"),
+            broadcast(2, "local"),
+        ])
+        .await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let (first, first_origin) = next_broadcast(&mut connection).await;
+    assert_eq!((first.seq, first.sender), (Seq(1), ClientId::REMOTE));
+    assert_eq!(first_origin, Some(origin(12)));
+    let (second, second_origin) = next_broadcast(&mut connection).await;
+    assert_eq!(second.seq, Seq(2));
+    assert_eq!(second_origin, None);
+}
+
+#[tokio::test]
+async fn an_origin_followed_by_another_event_is_dropped() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send_all([
+            Frame::Origin(origin(12)),
+            Frame::Lagged {
+                missed: 1,
+                next_seq: Seq(2),
+            },
+            broadcast(2, "local"),
+        ])
+        .await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let event = connection.next_event().await.expect("event");
+    assert!(matches!(event, Some(Event::Lagged { .. })), "{event:?}");
+    let (broadcast, origin) = next_broadcast(&mut connection).await;
+    assert_eq!(broadcast.seq, Seq(2));
+    assert_eq!(origin, None);
+}
+
+#[tokio::test]
+async fn an_origin_followed_by_a_ping_is_dropped() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send_all([
+            Frame::Origin(origin(12)),
+            Frame::Ping(5),
+            broadcast(1, "local"),
+        ])
+        .await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    let (broadcast, origin) = next_broadcast(&mut connection).await;
+    assert_eq!(broadcast.seq, Seq(1));
+    assert_eq!(origin, None);
+}
+
+#[tokio::test]
+async fn a_buffered_origin_alone_is_no_event_ready() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        side.send_all([broadcast(1, "a"), Frame::Origin(origin(12))])
+            .await;
+        let _ = sent_tx.send(());
+        let _ = go_rx.await;
+        side.send(remote_broadcast(2, "b")).await;
+        side.recv().await;
+    });
+
+    let mut connection = connect(&endpoint).await;
+    sent_rx.await.expect("hub wrote both");
+    next_broadcast(&mut connection).await;
+    // Only the ORIGIN is buffered; its BROADCAST is not here yet, so a printer should
+    // flush now rather than wait.
+    assert!(!connection.event_ready());
+    let _ = go_tx.send(());
+    let (_, origin) = next_broadcast(&mut connection).await;
+    assert!(origin.is_some());
 }
 
 #[tokio::test]
@@ -786,7 +892,7 @@ async fn a_quiet_hub_that_answers_the_keepalive_is_kept() {
     connection.set_keepalive(Some(Duration::from_millis(150)));
     // Three quiet intervals, each probed and answered; the PONGs are not surfaced.
     let event = connection.next_event().await.expect("no HubSilent");
-    assert!(matches!(event, Some(Event::Broadcast(b)) if b.body == "still here"));
+    assert!(matches!(event, Some(Event::Broadcast { broadcast: b, .. }) if b.body == "still here"));
 }
 
 #[tokio::test]
@@ -808,7 +914,7 @@ async fn keepalive_can_be_turned_off() {
     connection.set_keepalive(Some(Duration::ZERO));
     assert_eq!(connection.keepalive(), None);
     let event = connection.next_event().await.expect("event");
-    assert!(matches!(event, Some(Event::Broadcast(_))));
+    assert!(matches!(event, Some(Event::Broadcast { .. })));
     drop(connection);
     assert_eq!(server.await.expect("hub task"), None, "no PING was sent");
 }

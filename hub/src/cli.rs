@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use pipehub::{
     Config,
     access::{Access, Publishers},
+    bridge::{BridgeAuth, BridgeConfig},
 };
 
 /// One hub, many listeners: a local broadcast hub on a Unix socket or a Windows named pipe
@@ -111,6 +112,126 @@ pub struct Cli {
     /// twice as long is disconnected. 0 disables keepalive.
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
     pub keepalive: Duration,
+
+    /// Bridge this hub to others through the NATS server at URL (nats://HOST:PORT, or
+    /// several separated by commas): broadcasts that start here go to every bridged
+    /// hub's listeners, and theirs come here. If NATS is down, the hub serves its local
+    /// clients and reconnects [default: off]
+    #[arg(long, value_name = "URL", env = "PIPEHUB_BRIDGE", value_parser = parse_nats_url,
+          help_heading = "Bridge")]
+    pub bridge: Option<String>,
+
+    /// The NATS subject the bridged hubs share; hubs on other subjects are separate
+    /// bridges.
+    #[arg(long, value_name = "SUBJECT", default_value = pipehub::bridge::DEFAULT_SUBJECT,
+          env = "PIPEHUB_BRIDGE_SUBJECT", value_parser = parse_subject, requires = "bridge",
+          help_heading = "Bridge")]
+    pub bridge_subject: String,
+
+    /// This hub's name, shown with the broadcasts that start here to other hubs'
+    /// listeners (at most 64 bytes) [default: the host name]
+    #[arg(long, value_name = "NAME", env = "PIPEHUB_HUB_NAME", value_parser = parse_hub_name,
+          requires = "bridge", help_heading = "Bridge")]
+    pub hub_name: Option<String>,
+
+    /// A token the NATS server expects. Prefer the environment variable: arguments are
+    /// visible to other users in the process list.
+    #[arg(long, value_name = "TOKEN", env = "PIPEHUB_BRIDGE_TOKEN", hide_env_values = true,
+          requires = "bridge", conflicts_with_all = ["bridge_user", "bridge_creds"],
+          help_heading = "Bridge")]
+    pub bridge_token: Option<String>,
+
+    /// A user name for NATS; the password comes from --bridge-password.
+    #[arg(long, value_name = "USER", env = "PIPEHUB_BRIDGE_USER", requires_all = ["bridge", "bridge_password"],
+          conflicts_with = "bridge_creds", help_heading = "Bridge")]
+    pub bridge_user: Option<String>,
+
+    /// The password of --bridge-user. Prefer the environment variable.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "PIPEHUB_BRIDGE_PASSWORD",
+        hide_env_values = true,
+        requires = "bridge_user",
+        help_heading = "Bridge"
+    )]
+    pub bridge_password: Option<String>,
+
+    /// A NATS credentials file (.creds, with a JWT and an NKey seed, as nsc writes it).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "PIPEHUB_BRIDGE_CREDS",
+        requires = "bridge",
+        help_heading = "Bridge"
+    )]
+    pub bridge_creds: Option<std::path::PathBuf>,
+}
+
+/// One or more NATS server URLs, separated by commas.
+fn parse_nats_url(value: &str) -> Result<String, String> {
+    for one in value.split(',') {
+        one.trim()
+            .parse::<async_nats::ServerAddr>()
+            .map_err(|err| {
+                format!("`{one}` is not a NATS server address ({err}); give nats://HOST:PORT")
+            })?;
+    }
+    Ok(value.to_owned())
+}
+
+/// A NATS subject to publish to: dot-separated tokens, no wildcards or spaces.
+fn parse_subject(value: &str) -> Result<String, String> {
+    let valid = !value.is_empty()
+        && value.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .chars()
+                    .all(|c| !c.is_whitespace() && c != '*' && c != '>')
+        });
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "`{value}` is not a NATS subject to publish to: give dot-separated words \
+             without spaces or wildcards, such as pipehub.broadcast"
+        ))
+    }
+}
+
+fn parse_hub_name(value: &str) -> Result<String, String> {
+    if value.len() > pipehub_protocol::MAX_NAME_LEN {
+        Err(format!(
+            "the hub name is {} bytes; at most {} fit",
+            value.len(),
+            pipehub_protocol::MAX_NAME_LEN
+        ))
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+/// This machine's name, cut to fit a hub name: the default `--hub-name`.
+fn host_name() -> String {
+    #[cfg(unix)]
+    let name = {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+        let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        if ok {
+            String::from_utf8_lossy(&buf[..len]).into_owned()
+        } else {
+            String::new()
+        }
+    };
+    #[cfg(not(unix))]
+    let name = std::env::var("COMPUTERNAME").unwrap_or_default();
+    let mut end = name.len().min(pipehub_protocol::MAX_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
 }
 
 /// A number of seconds, 0 or more, fractions allowed: anything else is a usage error
@@ -178,8 +299,30 @@ impl Cli {
             allow_everyone: self.allow_everyone,
             access: self.access(),
             keepalive: Some(self.keepalive).filter(|d| !d.is_zero()),
+            bridge: self.bridge(),
             ..Config::default()
         }
+    }
+
+    fn bridge(&self) -> Option<BridgeConfig> {
+        let auth = if let Some(token) = &self.bridge_token {
+            BridgeAuth::Token(token.clone())
+        } else if let (Some(user), Some(password)) = (&self.bridge_user, &self.bridge_password) {
+            BridgeAuth::UserPassword {
+                user: user.clone(),
+                password: password.clone(),
+            }
+        } else if let Some(path) = &self.bridge_creds {
+            BridgeAuth::CredsFile(path.clone())
+        } else {
+            BridgeAuth::None
+        };
+        Some(BridgeConfig {
+            url: self.bridge.clone()?,
+            subject: self.bridge_subject.clone(),
+            hub_name: self.hub_name.clone().unwrap_or_else(host_name),
+            auth,
+        })
     }
 
     fn access(&self) -> Access {
@@ -204,5 +347,20 @@ mod tests {
         for bad in ["-1", "nan", "inf", "soon", ""] {
             assert!(parse_seconds(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn bridge_subjects_are_plain_dotted_words() {
+        assert!(parse_subject("pipehub.broadcast").is_ok());
+        for bad in ["", "a..b", "a.*", "a.>", "has space", "."] {
+            assert!(parse_subject(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn bridge_urls_are_checked_when_given() {
+        assert!(parse_nats_url("nats://127.0.0.1:4222").is_ok());
+        assert!(parse_nats_url("nats://a:1,nats://b:2").is_ok());
+        assert!(parse_nats_url("http://[::1").is_err());
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pipehub_protocol::DEFAULT_MAX_FRAME;
 
-use crate::access::Access;
+use crate::{access::Access, bridge::BridgeConfig};
 
 /// Limits and timings of one hub. `Config::default()` is what `pipehub` runs with when
 /// no flag says otherwise.
@@ -43,6 +43,8 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// On shutdown, how long clients get to receive what is queued for them and `BYE`.
     pub shutdown_timeout: Duration,
+    /// The bridge to other hubs through NATS; `None` serves local clients only.
+    pub bridge: Option<BridgeConfig>,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             text_grace: Duration::from_millis(300),
             handshake_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
+            bridge: None,
         }
     }
 }

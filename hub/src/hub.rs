@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     Config, ConsoleEvent,
+    bridge::BridgeState,
     console::CONSOLE_QUEUE,
     log::{BroadcastLog, now_us},
     registry::{ClientInfo, ClientKind, Registry},
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     refused_by_reason: [AtomicU64; REFUSE_REASONS.len()],
     /// When the hub started, and samples of its counters for the status report's rates.
     pub(crate) meter: crate::status::Meter,
+    /// The bridge's state and counters, when the hub is bridged to others.
+    pub(crate) bridge: Option<Arc<BridgeState>>,
 }
 
 /// Why a message could not be sent.
@@ -101,6 +104,7 @@ impl Hub {
     pub fn new(config: Config) -> (Hub, mpsc::Receiver<ConsoleEvent>) {
         let (console, events) = mpsc::channel(CONSOLE_QUEUE);
         let shared = Shared {
+            bridge: config.bridge.clone().map(|c| Arc::new(BridgeState::new(c))),
             log: BroadcastLog::new(
                 config.queue_frames.max(config.history_frames),
                 config.queue_bytes.max(config.history_bytes),

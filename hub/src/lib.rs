@@ -23,6 +23,7 @@
 
 pub mod access;
 pub mod activation;
+pub mod bridge;
 pub mod config;
 mod connection;
 pub mod console;

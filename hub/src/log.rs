@@ -8,6 +8,10 @@
 //! one. The log is bounded by frame count and by bytes; a cursor older than the oldest
 //! retained frame has missed exactly `oldest - cursor` broadcasts.
 //!
+//! An entry of the log is one broadcast: its `BROADCAST` frame, preceded by an `ORIGIN`
+//! frame when the broadcast came from another hub over the bridge. Writers send whole
+//! entries, so the two frames are never separated.
+//!
 //! The lock is held only to push a frame or to clone a run of `Bytes` handles, never
 //! across an `.await` or a system call.
 
@@ -22,7 +26,8 @@ use std::{
 };
 
 use bytes::Bytes;
-use pipehub_protocol::{ClientId, Seq, broadcast_frame};
+use bytes::BytesMut;
+use pipehub_protocol::{BROADCAST_BODY_OFFSET, ClientId, FrameType, LENGTH_LEN, Seq};
 use tokio::sync::Notify;
 
 /// The shared, bounded log of encoded broadcasts.
@@ -130,13 +135,29 @@ impl BroadcastLog {
 
     /// Encodes `body` as the next broadcast and appends it. Returns its sequence number.
     pub(crate) fn publish(&self, sender: ClientId, body: &[u8]) -> Seq {
-        let now_us = now_us();
+        self.append(&[], sender, now_us(), body)
+    }
+
+    /// Appends a broadcast that came from another hub: `origin_frame` (its `ORIGIN`
+    /// frame), then the `BROADCAST` of `body` from [`ClientId::REMOTE`] with this hub's
+    /// next sequence number and the origin's timestamp. Returns the sequence number.
+    pub(crate) fn publish_remote(
+        &self,
+        origin_frame: &[u8],
+        timestamp_us: u64,
+        body: &[u8],
+    ) -> Seq {
+        self.append(origin_frame, ClientId::REMOTE, timestamp_us, body)
+    }
+
+    /// Appends one entry: `prefix` (empty, or an `ORIGIN` frame), then the broadcast.
+    fn append(&self, prefix: &[u8], sender: ClientId, timestamp_us: u64, body: &[u8]) -> Seq {
         let seq = {
             let mut ring = self.ring.write().unwrap_or_else(|e| e.into_inner());
             let seq = ring.first + ring.frames.len() as u64;
             // Encoded under the lock: the frame carries the sequence number, and frames
             // must enter the log in sequence order.
-            let frame = broadcast_frame(Seq(seq), sender, now_us, body);
+            let frame = encode_entry(prefix, Seq(seq), sender, timestamp_us, body);
             ring.bytes += frame.len();
             ring.frames.push_back(frame);
             while ring.frames.len() > self.max_frames
@@ -253,6 +274,32 @@ impl BroadcastLog {
             }
         }
         Ok(Written::Frames { frames, rest: None })
+    }
+}
+
+/// One log entry: `prefix`, then a `BROADCAST` frame, in one buffer.
+fn encode_entry(
+    prefix: &[u8],
+    seq: Seq,
+    sender: ClientId,
+    timestamp_us: u64,
+    body: &[u8],
+) -> Bytes {
+    let mut dst = BytesMut::with_capacity(prefix.len() + BROADCAST_BODY_OFFSET + body.len());
+    dst.extend_from_slice(prefix);
+    pipehub_protocol::put_broadcast_frame(&mut dst, seq, sender, timestamp_us, body);
+    dst.freeze()
+}
+
+/// The `BROADCAST` frame of a log entry: the entry without its `ORIGIN` frame, if any.
+pub(crate) fn broadcast_of(entry: &[u8]) -> &[u8] {
+    if entry.get(LENGTH_LEN) == Some(&(FrameType::Origin as u8)) {
+        let len = entry
+            .first_chunk::<LENGTH_LEN>()
+            .map_or(0, |len| u32::from_be_bytes(*len) as usize);
+        entry.get(LENGTH_LEN + len..).unwrap_or_default()
+    } else {
+        entry
     }
 }
 

@@ -11,6 +11,7 @@ use std::{io::IsTerminal, process::ExitCode};
 use clap::Parser;
 use pipehub::{
     Console, ConsoleOptions, Hub, activation,
+    bridge::Bridge,
     console::{LogRoute, style::colour_allowed},
     metrics::MetricsServer,
     server,
@@ -35,9 +36,15 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal() && colour_allowed())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // The demo is for a newcomer's eyes: only what goes wrong.
+                // The demo is for a newcomer's eyes: only what goes wrong. The NATS
+                // client's own lines are left out: the bridge reports each of its events
+                // once, in the hub's words (RUST_LOG=async_nats=debug shows them).
                 .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new(if demo.is_some() { "warn" } else { "info" })
+                    tracing_subscriber::EnvFilter::new(if demo.is_some() {
+                        "warn,async_nats=off"
+                    } else {
+                        "info,async_nats=off"
+                    })
                 }),
         )
         .init();
@@ -116,7 +123,15 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
         },
         None => None,
     };
+    let shutdown_timeout = config.shutdown_timeout;
     let (hub, events) = Hub::new(config);
+    let bridge = match Bridge::start(&hub).await {
+        Ok(bridge) => bridge,
+        Err(err) => {
+            eprintln!("pipehub: error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let on_terminal = pipehub::console::style::is_terminal();
     eprintln!(
         "{}",
@@ -160,6 +175,9 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
         activation::notify_stopping();
     })
     .await;
+    if let Some(bridge) = bridge {
+        bridge.finish(shutdown_timeout).await;
+    }
     console.finish();
     ExitCode::SUCCESS
 }

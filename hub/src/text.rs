@@ -4,9 +4,11 @@
 use bytes::Bytes;
 use pipehub_protocol::BROADCAST_BODY_OFFSET;
 
-/// A text listener's line for one `BROADCAST` frame.
-pub(crate) fn text_line(frame: &Bytes) -> Bytes {
-    text_line_for(frame.get(BROADCAST_BODY_OFFSET..).unwrap_or_default())
+/// A text listener's line for one log entry: the body of its `BROADCAST` (a text
+/// listener is not told where a broadcast from another hub came from).
+pub(crate) fn text_line(entry: &Bytes) -> Bytes {
+    let broadcast = crate::log::broadcast_of(entry);
+    text_line_for(broadcast.get(BROADCAST_BODY_OFFSET..).unwrap_or_default())
 }
 
 /// A text listener's line for a message body: escaped so it stays one line
@@ -35,6 +37,20 @@ mod tests {
     fn text_lines_escape_newlines_and_backslashes() {
         let frame = broadcast_frame(Seq(1), ClientId(0), 0, b"a\\b\nc\rd");
         assert_eq!(&text_line(&frame)[..], b"a\\\\b\\nc\\rd\n");
+    }
+
+    #[test]
+    fn text_lines_of_a_broadcast_from_another_hub_are_its_body() {
+        let origin = pipehub_protocol::Frame::Origin(pipehub_protocol::Origin {
+            hub_instance: pipehub_protocol::HubInstance(9),
+            seq: Seq(4),
+            sender: ClientId(0),
+            hub_name: "far away".into(),
+        })
+        .to_bytes();
+        let broadcast = broadcast_frame(Seq(1), ClientId::REMOTE, 0, b"hello");
+        let entry = Bytes::from([&origin[..], &broadcast[..]].concat());
+        assert_eq!(&text_line(&entry)[..], b"hello\n");
     }
 
     #[test]

@@ -31,11 +31,12 @@ pub enum FrameType {
     Error = 0x87,
     Direct = 0x88,
     Status = 0x89,
+    Origin = 0x8a,
 }
 
 impl FrameType {
     /// Every frame type, in type-byte order.
-    pub const ALL: [FrameType; 13] = [
+    pub const ALL: [FrameType; 14] = [
         FrameType::Hello,
         FrameType::Send,
         FrameType::Ping,
@@ -49,6 +50,7 @@ impl FrameType {
         FrameType::Error,
         FrameType::Direct,
         FrameType::Status,
+        FrameType::Origin,
     ];
 
     /// The type for a type byte, if this protocol version knows it.
@@ -72,6 +74,7 @@ impl FrameType {
             FrameType::Error => "ERROR",
             FrameType::Direct => "DIRECT",
             FrameType::Status => "STATUS",
+            FrameType::Origin => "ORIGIN",
         }
     }
 
@@ -204,6 +207,21 @@ pub struct Broadcast {
     pub body: Bytes,
 }
 
+/// Where a broadcast that came from another hub over the bridge was first broadcast.
+/// The hub sends it as an `ORIGIN` frame immediately before that `BROADCAST`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// The origin hub's instance ID.
+    pub hub_instance: HubInstance,
+    /// The broadcast's sequence number on the origin hub.
+    pub seq: Seq,
+    /// Who sent it on the origin hub: [`ClientId::OPERATOR`] for that hub's console,
+    /// else the client ID of a publisher there.
+    pub sender: ClientId,
+    /// The origin hub's name (`pipehub --hub-name`), at most [`MAX_NAME_LEN`] bytes.
+    pub hub_name: String,
+}
+
 /// Bytes of a `BROADCAST` frame before its body: header, seq, sender, timestamp.
 pub const BROADCAST_BODY_OFFSET: usize = HEADER_LEN + 8 + 8 + 8;
 
@@ -247,6 +265,9 @@ pub enum Frame {
     /// `STATUS_REQUEST`. The parts of one report, concatenated in order, are UTF-8 JSON
     /// ([`crate::status::StatusReport`]); `more` is set on every part but the last.
     Status { more: bool, part: Bytes },
+    /// `0x8a` hub → client: the `BROADCAST` that immediately follows came from another
+    /// hub over the bridge; this is where it was first broadcast.
+    Origin(Origin),
 }
 
 /// `STATUS` flag bit 0: more parts of this report follow.
@@ -256,13 +277,24 @@ const STATUS_FLAG_MORE: u8 = 0x01;
 /// the hub's hot path, called once per broadcast whatever the number of clients.
 pub fn broadcast_frame(seq: Seq, sender: ClientId, timestamp_us: u64, body: &[u8]) -> Bytes {
     let mut dst = BytesMut::with_capacity(BROADCAST_BODY_OFFSET + body.len());
+    put_broadcast_frame(&mut dst, seq, sender, timestamp_us, body);
+    dst.freeze()
+}
+
+/// Appends one `BROADCAST` frame to `dst`, as [`broadcast_frame`] encodes it.
+pub fn put_broadcast_frame(
+    dst: &mut BytesMut,
+    seq: Seq,
+    sender: ClientId,
+    timestamp_us: u64,
+    body: &[u8],
+) {
     dst.put_u32(frame_len(BROADCAST_BODY_OFFSET - HEADER_LEN + body.len()));
     dst.put_u8(FrameType::Broadcast as u8);
     dst.put_u64(seq.0);
     dst.put_u64(sender.0);
     dst.put_u64(timestamp_us);
     dst.put_slice(body);
-    dst.freeze()
 }
 
 /// The length field for a payload of `payload_len` bytes. Payloads are bounded by the
@@ -288,6 +320,7 @@ impl Frame {
             Frame::Error { .. } => FrameType::Error,
             Frame::Direct { .. } => FrameType::Direct,
             Frame::Status { .. } => FrameType::Status,
+            Frame::Origin(_) => FrameType::Origin,
         }
     }
 
@@ -364,6 +397,12 @@ impl Frame {
                 dst.put_u8(if *more { STATUS_FLAG_MORE } else { 0 });
                 dst.put_slice(part);
             }
+            Frame::Origin(origin) => {
+                dst.put_u64(origin.hub_instance.0);
+                dst.put_u64(origin.seq.0);
+                dst.put_u64(origin.sender.0);
+                dst.put_slice(truncate_utf8(&origin.hub_name, MAX_NAME_LEN).as_bytes());
+            }
         }
         let len = frame_len(dst.len() - start - HEADER_LEN);
         dst[start..start + 4].copy_from_slice(&len.to_be_bytes());
@@ -432,6 +471,17 @@ impl Frame {
                 more: r.u8()? & STATUS_FLAG_MORE != 0,
                 part: r.rest(),
             },
+            FrameType::Origin => Frame::Origin(Origin {
+                hub_instance: HubInstance(r.u64()?),
+                seq: Seq(r.u64()?),
+                sender: ClientId(r.u64()?),
+                hub_name: {
+                    if r.buf.len() > MAX_NAME_LEN {
+                        return Err(r.malformed("hub name longer than 64 bytes"));
+                    }
+                    r.text()
+                },
+            }),
         };
         r.finish()?;
         Ok(frame)

@@ -4,13 +4,18 @@
 use std::fmt;
 
 /// A client's hub-assigned identifier. Unique for the hub's whole life (never reused);
-/// [`ClientId::OPERATOR`] (0) names the hub's own operator console as a sender.
+/// [`ClientId::OPERATOR`] (0) names the hub's own operator console as a sender, and
+/// [`ClientId::REMOTE`] another hub's broadcasts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct ClientId(pub u64);
 
 impl ClientId {
     /// The sender ID of messages typed into the hub's console.
     pub const OPERATOR: ClientId = ClientId(0);
+    /// The sender ID of broadcasts that came from another hub over the bridge: the
+    /// `ORIGIN` frame before each names the hub and its real sender. Never assigned to a
+    /// client (IDs count up from 1).
+    pub const REMOTE: ClientId = ClientId(u64::MAX);
 }
 
 impl fmt::Display for ClientId {

@@ -9,6 +9,7 @@
 //! Framing in one line: `length: u32 BE | type: u8 | payload`, where `length` counts the
 //! type byte and the payload and never exceeds the hub's maximum frame size.
 
+pub mod bridge;
 mod codec;
 pub mod endpoint;
 mod error;
@@ -19,7 +20,8 @@ pub mod status;
 pub use codec::FrameCodec;
 pub use error::{ByeReason, ErrorCode, ProtocolError, RefuseCode};
 pub use frame::{
-    BROADCAST_BODY_OFFSET, Broadcast, Frame, FrameType, Hello, Role, Welcome, broadcast_frame,
+    BROADCAST_BODY_OFFSET, Broadcast, Frame, FrameType, Hello, Origin, Role, Welcome,
+    broadcast_frame, put_broadcast_frame,
 };
 pub use ids::{ClientId, HubInstance, Seq};
 

@@ -26,6 +26,37 @@ pub struct StatusReport {
     /// operator's console made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<u64>,
+    /// The bridge to other hubs; absent when the hub runs without `--bridge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeStatus>,
+}
+
+/// The hub's bridge to other hubs (docs/protocol.md, section 12).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeStatus {
+    /// The NATS server(s), credentials left out.
+    pub url: String,
+    /// The subject every bridged hub publishes to and reads from.
+    pub subject: String,
+    /// This hub's name, as other hubs' listeners see it.
+    pub hub_name: String,
+    /// `connecting` (never connected yet), `connected`, or `down` (lost; reconnecting).
+    pub state: String,
+    /// When `state` last changed, in microseconds since the Unix epoch.
+    pub since_us: u64,
+    /// Times the connection was lost.
+    pub outages: u64,
+    /// Broadcasts that started on this hub and were published to the bridge.
+    pub published: u64,
+    /// Broadcasts that started on this hub and were not published: the bridge was down,
+    /// or refused them (too large), or fell too far behind.
+    pub not_bridged: u64,
+    /// Broadcasts from other hubs broadcast here.
+    pub received: u64,
+    /// Broadcasts from other hubs that arrived again and were dropped.
+    pub duplicates: u64,
+    /// Messages from the bridge that were dropped as invalid or too large for this hub.
+    pub rejected: u64,
 }
 
 /// The hub process.
@@ -269,6 +300,28 @@ pub fn stats_text(report: &StatusReport) -> String {
         count(s.retained, "message")
     );
     let _ = writeln!(out, "refused     {}", count(s.refused, "connection"));
+    if let Some(bridge) = &report.bridge {
+        let since = hub.now_us.saturating_sub(bridge.since_us) / 1_000_000;
+        let _ = writeln!(
+            out,
+            "bridge      {} to {} ({}) for {}, as {:?} on {}",
+            bridge.state,
+            bridge.url,
+            count(bridge.outages, "outage"),
+            duration(since),
+            printable(&bridge.hub_name),
+            bridge.subject,
+        );
+        let _ = writeln!(
+            out,
+            "            out: {} published, {} not bridged; in: {} received, {} duplicate, {} rejected",
+            bridge.published,
+            bridge.not_bridged,
+            bridge.received,
+            bridge.duplicates,
+            bridge.rejected,
+        );
+    }
     out
 }
 
@@ -403,6 +456,7 @@ mod tests {
                 },
             ],
             requested_by: None,
+            bridge: None,
         }
     }
 
@@ -507,6 +561,32 @@ refused     0 connections
     }
 
     #[test]
+    fn stats_tell_the_bridge_state_and_counters_when_bridged() {
+        let mut report = sample();
+        assert!(!stats_text(&report).contains("bridge"));
+        report.bridge = Some(BridgeStatus {
+            url: "nats://h:4222".into(),
+            subject: "pipehub.broadcast".into(),
+            hub_name: "hub-a".into(),
+            state: "down".into(),
+            since_us: report.hub.now_us - 12_000_000,
+            outages: 1,
+            published: 5,
+            not_bridged: 2,
+            received: 7,
+            duplicates: 0,
+            rejected: 1,
+        });
+        let text = stats_text(&report);
+        assert!(
+            text.contains("bridge      down to nats://h:4222 (1 outage) for 12s"),
+            "{text}"
+        );
+        assert!(text.contains("5 published, 2 not bridged"), "{text}");
+        assert!(text.contains("7 received, 0 duplicate, 1 rejected"), "{text}");
+    }
+
+    #[test]
     fn the_report_survives_json_and_ignores_unknown_fields() {
         let report = sample();
         let json = serde_json::to_string(&report).unwrap();
@@ -517,7 +597,7 @@ refused     0 connections
         let back: StatusReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
         let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        value["bridge"] = serde_json::json!({"state": "up"});
+        value["future_member"] = serde_json::json!({"state": "up"});
         value["stats"]["future_counter"] = 7.into();
         let back: StatusReport = serde_json::from_value(value).unwrap();
         assert_eq!(back, report);

@@ -14,7 +14,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use pipehub_protocol::{
     Broadcast, ByeReason, ClientId, DEFAULT_MAX_FRAME, ErrorCode, Frame, FrameCodec, FrameType,
-    HEADER_LEN, Hello, HubInstance, LENGTH_LEN, MAX_NAME_LEN, MIN_MAX_FRAME, ProtocolError,
+    HEADER_LEN, Hello, HubInstance, LENGTH_LEN, MAX_NAME_LEN, MIN_MAX_FRAME, Origin, ProtocolError,
     RefuseCode, Role, Seq, VERSION, Welcome, broadcast_frame,
 };
 
@@ -117,6 +117,14 @@ fn frame() -> impl Strategy<Value = Frame> {
             sender: ClientId(sender),
             timestamp_us: ts,
             body,
+        }),
+        (any::<(u64, u64, u64)>(), "\\PC{0,16}").prop_map(|((instance, seq, sender), name)| {
+            Frame::Origin(Origin {
+                hub_instance: HubInstance(instance),
+                seq: Seq(seq),
+                sender: ClientId(sender),
+                hub_name: name,
+            })
         }),
     ]
 }

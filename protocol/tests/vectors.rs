@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use pipehub_protocol::status::{ClientStatus, HubStatus, StatusReport, StatusStats};
+use pipehub_protocol::bridge::BridgeMessage;
+use pipehub_protocol::status::{BridgeStatus, ClientStatus, HubStatus, StatusReport, StatusStats};
 use pipehub_protocol::{
     Broadcast, ByeReason, ClientId, ErrorCode, Frame, FrameCodec, FrameType, Hello, HubInstance,
-    ProtocolError, RefuseCode, Role, Seq, VERSION, Welcome,
+    Origin, ProtocolError, RefuseCode, Role, Seq, VERSION, Welcome,
 };
 
 const DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
@@ -180,6 +181,15 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
                 part: Bytes::from_static(br#""requested_by":7}"#),
             },
         ),
+        (
+            "origin",
+            Frame::Origin(Origin {
+                hub_instance: instance,
+                seq: Seq(42),
+                sender: ClientId(7),
+                hub_name: "hub-a".into(),
+            }),
+        ),
     ]
 }
 
@@ -228,6 +238,19 @@ fn expected_status_example() -> StatusReport {
             client(7, "status", 31400, started + 74_990_000),
         ],
         requested_by: Some(7),
+        bridge: Some(BridgeStatus {
+            url: "nats://10.0.0.5:4222".into(),
+            subject: "pipehub.broadcast".into(),
+            hub_name: "build-host-1".into(),
+            state: "connected".into(),
+            since_us: 1_700_000_000_200_000,
+            outages: 0,
+            published: 1200,
+            not_bridged: 0,
+            received: 3,
+            duplicates: 0,
+            rejected: 0,
+        }),
     }
 }
 
@@ -528,16 +551,7 @@ fn invalid_examples_earn_their_answers() {
 #[test]
 fn the_status_example_is_the_report_the_code_reads_and_writes() {
     let doc = read_doc().text;
-    let fence = "```json status-example";
-    let start = doc
-        .find(fence)
-        .unwrap_or_else(|| panic!("no `{fence}` block in {DOC_PATH}"))
-        + fence.len();
-    let end = start
-        + doc[start..]
-            .find("\n```")
-            .expect("the status example block is not closed");
-    let json = &doc[start..end];
+    let json = fenced_block(&doc, "```json status-example");
     let report: StatusReport = serde_json::from_str(json)
         .unwrap_or_else(|e| panic!("the status example does not parse as a report: {e}"));
     assert_eq!(report, expected_status_example());
@@ -546,6 +560,48 @@ fn the_status_example_is_the_report_the_code_reads_and_writes() {
         written.trim(),
         json.trim(),
         "the status example differs from what the code writes"
+    );
+}
+
+/// The text of the fenced block that opens with `fence`.
+fn fenced_block<'a>(doc: &'a str, fence: &str) -> &'a str {
+    let start = doc
+        .find(fence)
+        .unwrap_or_else(|| panic!("no `{fence}` block in {DOC_PATH}"))
+        + fence.len();
+    let end = start
+        + doc[start..]
+            .find("\n```")
+            .unwrap_or_else(|| panic!("the `{fence}` block is not closed"));
+    &doc[start..end]
+}
+
+#[test]
+fn the_bridge_example_is_the_message_the_code_reads_and_writes() {
+    let doc = read_doc().text;
+    let digits: String = fenced_block(&doc, "```hex bridge-example")
+        .split_whitespace()
+        .collect();
+    let bytes = parse_hex("bridge-example", &digits);
+    let origin = Origin {
+        hub_instance: HubInstance(0x0123_4567_89ab_cdef),
+        seq: Seq(42),
+        sender: ClientId::OPERATOR,
+        hub_name: "hub-a".into(),
+    };
+    let message = BridgeMessage::parse(Bytes::from(bytes.clone())).expect("a bridge message");
+    assert_eq!(message.origin, origin);
+    assert_eq!(&message.body[..], b"hello");
+    let broadcast = pipehub_protocol::broadcast_frame(
+        Seq(42),
+        ClientId::OPERATOR,
+        message.timestamp_us,
+        b"hello",
+    );
+    assert_eq!(&BridgeMessage::encode(&origin, &broadcast)[..], &bytes[..]);
+    assert!(
+        doc.contains(&format!("publishes these {} bytes", bytes.len())),
+        "the bridge example's caption gives the wrong size"
     );
 }
 

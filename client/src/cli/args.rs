@@ -121,10 +121,12 @@ pub struct SendArgs {
 pub enum FormatArg {
     /// The message exactly as sent, then a newline
     Plain,
-    /// Time (UTC), sequence number, sender and message
+    /// Time (UTC), sequence number, sender and message; the sender of a message from
+    /// another hub (over a bridge) is shown with that hub's name, as <client 3@hub-a>
     Pretty,
     /// One JSON object per line: seq, sender, timestamp_us, and body (or body_hex when the
-    /// message is not UTF-8)
+    /// message is not UTF-8); a message from another hub also has an origin object (hub,
+    /// instance, seq, sender)
     Json,
 }
 

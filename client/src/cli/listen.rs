@@ -283,7 +283,7 @@ impl Listen {
             self.heard_anything = true;
             let out = &mut *printer.out;
             match event {
-                Event::Broadcast(broadcast) => {
+                Event::Broadcast { broadcast, origin } => {
                     if std::mem::take(&mut self.new_instance) {
                         self.first_of_new_instance(out, broadcast.seq)?;
                     }
@@ -291,7 +291,8 @@ impl Listen {
                         out.flush().map_err(StdoutError)?;
                         notice(format_args!("warning: {gap}"));
                     }
-                    write_broadcast(out, printer.format, &broadcast).map_err(StdoutError)?;
+                    write_broadcast(out, printer.format, &broadcast, origin.as_ref())
+                        .map_err(StdoutError)?;
                     if self.count == Some(self.tracker.received()) {
                         return Ok(Ending::Counted);
                     }

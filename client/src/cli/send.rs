@@ -115,7 +115,7 @@ fn hub_spoke(event: Result<Option<Event>, ClientError>) -> Result<(), ClientErro
         }
         Some(Event::Bye { reason, text }) => Err(ClientError::Bye { reason, text }),
         // Publishers receive no broadcasts; a PONG can only be a stale answer.
-        Some(Event::Broadcast(_) | Event::Lagged { .. } | Event::Pong(_)) => Ok(()),
+        Some(Event::Broadcast { .. } | Event::Lagged { .. } | Event::Pong(_)) => Ok(()),
         None => Err(ClientError::Closed),
     }
 }

@@ -108,7 +108,7 @@ impl Reader<'_> {
                 received_ns = payload::now_ns();
             }
             match event {
-                Ok(Some(Event::Broadcast(broadcast))) => {
+                Ok(Some(Event::Broadcast { broadcast, .. })) => {
                     self.tracker.observe_broadcast(broadcast.seq);
                     if self.on_message(&broadcast.body, received_ns) {
                         return;

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use pipehub_client::protocol::{
-    Broadcast, ClientId, DEFAULT_MAX_FRAME, Frame, FrameCodec, Hello, HubInstance, Seq, VERSION,
-    Welcome,
+    Broadcast, ClientId, DEFAULT_MAX_FRAME, Frame, FrameCodec, Hello, HubInstance, Origin, Seq,
+    VERSION, Welcome,
 };
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
@@ -181,6 +181,31 @@ pub fn broadcast(seq: u64, body: &str) -> Frame {
     Frame::Broadcast(Broadcast {
         seq: Seq(seq),
         sender: ClientId(3),
+        timestamp_us: 1_700_000_000_000_000,
+        body: Bytes::copy_from_slice(body.as_bytes()),
+    })
+}
+
+/// The instance of the other hub that [`origin`] names.
+pub const ORIGIN_INSTANCE: HubInstance = HubInstance(0x0123_4567_89ab_cdef);
+
+/// What an `ORIGIN` from a bridged hub says: message `seq` of hub "hub-a" (instance
+/// [`ORIGIN_INSTANCE`]), sent there by client 9.
+pub fn origin(seq: u64) -> Origin {
+    Origin {
+        hub_instance: ORIGIN_INSTANCE,
+        seq: Seq(seq),
+        sender: ClientId(9),
+        hub_name: "hub-a".into(),
+    }
+}
+
+/// A broadcast that came from another hub, as this hub numbers it: sender
+/// [`ClientId::REMOTE`]. A bridged hub sends an `ORIGIN` ([`origin`]) right before it.
+pub fn remote_broadcast(seq: u64, body: &str) -> Frame {
+    Frame::Broadcast(Broadcast {
+        seq: Seq(seq),
+        sender: ClientId::REMOTE,
         timestamp_us: 1_700_000_000_000_000,
         body: Bytes::copy_from_slice(body.as_bytes()),
     })

@@ -220,9 +220,12 @@ fn forward_events(
     Ok(())
 }
 
-/// `client 3 (alice)`, or `client 3` for a client without a name.
+/// `client 3 (alice)`, or `client 3` for a client without a name; for a broadcast from
+/// another hub, its name says who (`operator of hub-b`).
 fn who(id: ClientId, name: &str) -> String {
-    if name.is_empty() {
+    if id == ClientId::REMOTE {
+        name.to_owned()
+    } else if name.is_empty() {
         format!("client {id}")
     } else {
         format!("client {id} ({name})")
