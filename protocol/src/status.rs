@@ -583,7 +583,10 @@ refused     0 connections
             "{text}"
         );
         assert!(text.contains("5 published, 2 not bridged"), "{text}");
-        assert!(text.contains("7 received, 0 duplicate, 1 rejected"), "{text}");
+        assert!(
+            text.contains("7 received, 0 duplicate, 1 rejected"),
+            "{text}"
+        );
     }
 
     #[test]

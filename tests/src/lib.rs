@@ -5,6 +5,8 @@
 //! Everything here drives real processes over real sockets; nothing is mocked. [`tmux`]
 //! runs a program in a real terminal, for the hub's interactive console.
 
+#[cfg(unix)]
+pub mod nats;
 pub mod tmux;
 
 use std::{

@@ -223,16 +223,7 @@ impl BridgeState {
             async_nats::Event::ServerError(err) => {
                 let err = err.to_string();
                 if self.server_error_seen(&err) {
-                    warn!(
-                        bridge = %url,
-                        "bridge: the NATS server says: {err}{}",
-                        if err.to_lowercase().contains("authori") {
-                            " (check --bridge-token, --bridge-user/--bridge-password or \
-                             --bridge-creds)"
-                        } else {
-                            ""
-                        }
-                    );
+                    warn!(bridge = %url, "bridge: the NATS server says: {err}{}", fix_for(&err));
                 }
             }
             async_nats::Event::SlowConsumer(_) => {
@@ -373,11 +364,16 @@ async fn connect(state: &Arc<BridgeState>) -> Option<async_nats::Client> {
     let first = connect_options(state).await.ok()?;
     match first.connect(state.config.url.as_str()).await {
         Ok(client) => return Some(client),
-        Err(err) => warn!(
-            bridge = %url,
-            "bridge: cannot reach the NATS server ({err}); local clients are served as \
-             usual, broadcasts are not bridged until it answers; retrying"
-        ),
+        Err(err) => {
+            let err = err.to_string();
+            warn!(
+                bridge = %url,
+                "bridge: cannot reach the NATS server ({err}){}; local clients are served as \
+                 usual, broadcasts are not bridged until it answers; retrying",
+                fix_for(&err)
+            );
+            state.server_error_seen(&err);
+        }
     }
     let retrying = connect_options(state)
         .await
@@ -425,6 +421,15 @@ async fn connect_options(
                 })?
         }
     })
+}
+
+/// What to do about a NATS error, if the error says: `""` if it does not.
+fn fix_for(err: &str) -> &'static str {
+    if err.to_lowercase().contains("authori") {
+        " (check --bridge-token, --bridge-user and --bridge-password, or --bridge-creds)"
+    } else {
+        ""
+    }
 }
 
 /// Wait before reconnect attempt `attempts`: 100 ms, doubling, at most 2 s.
