@@ -221,6 +221,11 @@ impl Hub {
         }
     }
 
+    /// The bridge's state and counters; `None` when the hub is not bridged.
+    pub fn bridge(&self) -> Option<pipehub_protocol::status::BridgeStatus> {
+        self.shared.bridge.as_ref().map(|bridge| bridge.status())
+    }
+
     /// The limits this hub runs with.
     pub fn config(&self) -> &Config {
         &self.shared.config

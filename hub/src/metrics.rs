@@ -25,6 +25,12 @@
 //! | `pipehub_log_retained_broadcasts` | gauge | broadcasts the log holds now |
 //! | `pipehub_log_capacity_broadcasts` | gauge | the most it holds (`--queue`, `--history`) |
 //! | `pipehub_client_backlog_max_broadcasts` | gauge | the furthest any client is behind |
+//! | `pipehub_bridge_up` | gauge | 1 while connected to NATS, else 0 (only with `--bridge`) |
+//! | `pipehub_bridge_outages_total` | counter | times the NATS connection was lost |
+//! | `pipehub_bridge_messages_total{outcome}` | counter | broadcasts through the bridge |
+//!
+//! `outcome` is `published` and `not_bridged` for broadcasts that started here, and
+//! `received`, `duplicate` and `rejected` for messages from other hubs.
 //!
 //! `reason` is `not_permitted`, `hub_full`, `unsupported_version` or `shutting_down`.
 //! The missed count is a gauge: it is the sum over the clients connected now, and a
@@ -270,6 +276,37 @@ impl Collector for HubCollector {
             "The most broadcasts any one client has yet to take",
             gauge(backlog),
         )?;
+        if let Some(bridge) = hub.bridge() {
+            single_gauge(
+                &mut encoder,
+                "pipehub_bridge_up",
+                "1 while the bridge is connected to NATS, else 0",
+                i64::from(bridge.state == "connected"),
+            )?;
+            counter(
+                &mut encoder,
+                "pipehub_bridge_outages",
+                "Times the bridge lost its NATS connection",
+                bridge.outages,
+            )?;
+            let mut messages = encoder.encode_descriptor(
+                "pipehub_bridge_messages",
+                "Broadcasts through the bridge: published or not_bridged (started here), \
+                 received, duplicate or rejected (from other hubs)",
+                None,
+                MetricType::Counter,
+            )?;
+            for (outcome, count) in [
+                ("published", bridge.published),
+                ("not_bridged", bridge.not_bridged),
+                ("received", bridge.received),
+                ("duplicate", bridge.duplicates),
+                ("rejected", bridge.rejected),
+            ] {
+                ConstCounter::new(count)
+                    .encode(messages.encode_family(&[("outcome", outcome)])?)?;
+            }
+        }
         Ok(())
     }
 }

@@ -151,7 +151,7 @@ impl Hub {
                 retained: stats.retained as u64,
                 refused: stats.refused,
             },
-            bridge: self.shared.bridge.as_ref().map(|bridge| bridge.status()),
+            bridge: self.bridge(),
             clients: clients
                 .into_iter()
                 .map(|c| ClientStatus {

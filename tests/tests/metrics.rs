@@ -9,7 +9,9 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use pipehub_tests::{HubProcess, Lines, PATIENCE, Scratch, client, output_within};
+use pipehub_tests::{
+    HubProcess, Lines, PATIENCE, Scratch, client, nats::NatsServer, output_within,
+};
 
 /// One scrape: every sample, keyed by its name and labels as written
 /// (`pipehub_clients{role="listener"}`).
@@ -58,6 +60,16 @@ impl Scrape {
     }
 }
 
+/// The `HOST:PORT` the hub says it serves metrics at.
+fn metrics_address(hub: &HubProcess) -> String {
+    let line = hub
+        .stderr
+        .until(|line| line.starts_with("pipehub: metrics at http://"));
+    line.trim_start_matches("pipehub: metrics at http://")
+        .trim_end_matches("/metrics")
+        .to_owned()
+}
+
 /// Starts `pipehub-client listen --format plain` and collects what it prints.
 fn listener(endpoint: &str) -> (Child, Lines) {
     let mut child = client(endpoint, &["listen", "--format", "plain"])
@@ -76,19 +88,17 @@ fn metrics_follow_broadcasts_deliveries_and_refusals() {
         &endpoint,
         &["--metrics", "127.0.0.1:0", "--max-clients", "3"],
     );
-    let line = hub
-        .stderr
-        .until(|line| line.starts_with("pipehub: metrics at http://"));
-    let address = line
-        .trim_start_matches("pipehub: metrics at http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let address = metrics_address(&hub);
 
     let before = Scrape::take(&address);
     assert_eq!(before.get("pipehub_broadcasts_total"), 0.0);
     assert_eq!(before.get("pipehub_deliveries_total"), 0.0);
     assert_eq!(before.get("pipehub_clients{role=\"listener\"}"), 0.0);
     assert_eq!(before.get("pipehub_log_capacity_broadcasts"), 4096.0);
+    assert!(
+        !before.0.keys().any(|key| key.starts_with("pipehub_bridge")),
+        "no bridge metrics without --bridge"
+    );
 
     let (mut first, first_lines) = listener(&endpoint);
     let (mut second, second_lines) = listener(&endpoint);
@@ -181,4 +191,53 @@ fn metrics_follow_broadcasts_deliveries_and_refusals() {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+#[test]
+fn bridge_metrics_count_what_crosses_the_bridge() {
+    let nats = NatsServer::start();
+    let scratch = Scratch::new();
+    let bridged = |name: &str| {
+        HubProcess::start(
+            &scratch.endpoint(&format!("{name}.sock")),
+            &[
+                "--bridge",
+                &nats.url(),
+                "--hub-name",
+                name,
+                "--metrics",
+                "127.0.0.1:0",
+            ],
+        )
+    };
+    let mut a = bridged("hub-a");
+    let b = bridged("hub-b");
+    let (a_metrics, b_metrics) = (metrics_address(&a), metrics_address(&b));
+    let deadline = Instant::now() + PATIENCE;
+    while Scrape::take(&a_metrics).get("pipehub_bridge_up") != 1.0
+        || Scrape::take(&b_metrics).get("pipehub_bridge_up") != 1.0
+    {
+        assert!(Instant::now() < deadline, "the bridge did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (mut on_b, on_b_lines) = listener(&b.endpoint);
+    b.wait_for_joins(1);
+    a.type_lines(&["one".into(), "two".into()]);
+    on_b_lines.until(|line| line == "two");
+
+    let a_scrape = Scrape::take(&a_metrics);
+    let outcome = |scrape: &Scrape, outcome: &str| {
+        scrape.get(&format!(
+            "pipehub_bridge_messages_total{{outcome=\"{outcome}\"}}"
+        ))
+    };
+    assert_eq!(outcome(&a_scrape, "published"), 2.0);
+    assert_eq!(outcome(&a_scrape, "not_bridged"), 0.0);
+    assert_eq!(a_scrape.get("pipehub_bridge_outages_total"), 0.0);
+    let b_scrape = Scrape::take(&b_metrics);
+    assert_eq!(outcome(&b_scrape, "received"), 2.0);
+    assert_eq!(outcome(&b_scrape, "duplicate"), 0.0);
+    assert_eq!(b_scrape.get("pipehub_broadcasts_total"), 2.0);
+    let _ = on_b.kill();
+    let _ = on_b.wait();
 }
