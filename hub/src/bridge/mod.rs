@@ -256,7 +256,7 @@ impl BridgeState {
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
     #[error(
-        "cannot use the NATS credentials file {path}: {source}; pass a .creds file made by nsc"
+        "cannot use the NATS credentials file: {source}; pass --bridge-creds a .creds file made by nsc"
     )]
     Creds {
         path: PathBuf,

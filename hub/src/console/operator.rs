@@ -35,17 +35,30 @@ pub fn handle_line(hub: &Hub, line: &str, style: Style) -> Outcome {
     }
 }
 
-/// Broadcasts `text`, and says which sequence number it got and how many listeners
-/// there are to receive it.
+/// Broadcasts `text`, and says which sequence number it got, how many listeners there
+/// are to receive it, and, on a bridged hub, whether it goes over the bridge.
 fn broadcast(hub: &Hub, text: &str, style: Style) -> String {
     match hub.publish(text.as_bytes()) {
         Ok(seq) => {
             let stats = hub.stats();
             let listeners = (stats.listeners + stats.text_listeners) as u64;
-            let note = match listeners {
-                0 => format!("[#{seq}: no listener is connected]"),
-                1 => format!("[#{seq} to 1 listener]"),
-                n => format!("[#{seq} to {n} listeners]"),
+            let bridge = hub.bridge().map(|bridge| bridge.state);
+            let local = match listeners {
+                0 => None,
+                1 => Some("1 listener".to_owned()),
+                n => Some(format!("{n} listeners")),
+            };
+            let note = match (local, bridge.as_deref()) {
+                (None, None) => format!("[#{seq}: no listener is connected]"),
+                (Some(local), None) => format!("[#{seq} to {local}]"),
+                (None, Some("connected")) => format!("[#{seq} to the bridge; no listener here]"),
+                (Some(local), Some("connected")) => format!("[#{seq} to {local} and the bridge]"),
+                (None, Some(state)) => {
+                    format!("[#{seq}: no listener here, and not bridged: the bridge is {state}]")
+                }
+                (Some(local), Some(state)) => {
+                    format!("[#{seq} to {local}; not bridged: the bridge is {state}]")
+                }
             };
             line_of(style, Tone::Note, &note)
         }
@@ -179,6 +192,25 @@ mod tests {
         assert_eq!(hub.current_seq().0, 1);
         shown(handle_line(&hub, "//etc", Style::PLAIN));
         assert_eq!(hub.current_seq().0, 2);
+    }
+
+    #[test]
+    fn a_bridged_hub_says_when_a_line_is_not_bridged() {
+        let config = Config {
+            bridge: Some(crate::bridge::BridgeConfig {
+                url: "nats://127.0.0.1:1".into(),
+                subject: crate::bridge::DEFAULT_SUBJECT.into(),
+                hub_name: "here".into(),
+                auth: Default::default(),
+            }),
+            ..Config::default()
+        };
+        let hub = Hub::new(config).0;
+        let note = shown(handle_line(&hub, "hello", Style::PLAIN));
+        assert_eq!(
+            note,
+            "[#1: no listener here, and not bridged: the bridge is connecting]\n"
+        );
     }
 
     #[test]
