@@ -94,6 +94,21 @@ impl Tmux {
         self.run(&args);
     }
 
+    /// Pastes `text` as a terminal does (as a bracketed paste, when the program asked for
+    /// that), without pressing Enter.
+    pub fn paste(&self, text: &str) {
+        self.run(&["set-buffer", "-b", "pipehub-test", text]);
+        self.run(&[
+            "paste-buffer",
+            "-p",
+            "-d",
+            "-b",
+            "pipehub-test",
+            "-t",
+            "test",
+        ]);
+    }
+
     /// Types `text` and presses Enter.
     pub fn type_line(&self, text: &str) {
         self.type_text(text);

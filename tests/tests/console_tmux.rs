@@ -96,6 +96,19 @@ fn typed_lines_reach_every_listener_and_commands_do_not() {
 }
 
 #[test]
+fn each_line_of_a_pasted_block_is_its_own_broadcast() {
+    let hub = TerminalHub::start();
+    let alice = hub.listener("alice", 1);
+    hub.tmux.paste("first\nsecond\n/stats\nthird");
+    hub.tmux.press(&["Enter"]);
+    assert_eq!(alice.next(), "first");
+    assert_eq!(alice.next(), "second");
+    assert_eq!(alice.next(), "third");
+    hub.tmux.wait_for_text("[#3 to 1 listener]");
+    hub.tmux.wait_for_text("broadcast   2 messages");
+}
+
+#[test]
 fn list_to_and_kick_act_on_the_client_the_operator_names() {
     let hub = TerminalHub::start();
     let alice = hub.listener("alice", 1);

@@ -142,13 +142,21 @@ fn read_lines(
         let line = editor.readline(PROMPT);
         reading.store(false, Ordering::SeqCst);
         match line {
-            Ok(line) => match handle_line(hub, &line, style) {
-                Outcome::Show(text) => say(&text),
-                Outcome::Quit(text) => {
-                    say(&text);
-                    stop.cancel();
+            // A block of lines pasted into a terminal arrives as one edited "line" (the
+            // editor takes a bracketed paste whole): each of its lines is a line typed,
+            // as it is when the same text comes through a pipe.
+            Ok(pasted) => {
+                for line in pasted.lines() {
+                    match handle_line(hub, line, style) {
+                        Outcome::Show(text) => say(&text),
+                        Outcome::Quit(text) => {
+                            say(&text);
+                            stop.cancel();
+                            break;
+                        }
+                    }
                 }
-            },
+            }
             Err(ReadlineError::Interrupted) => {
                 say(&note(
                     "Ctrl-C: stopping the hub; every client gets what is queued for it, then BYE",
