@@ -8,8 +8,8 @@
 
 use bytes::Bytes;
 use pipehub_protocol::{
-    Broadcast, ByeReason, ClientId, ErrorCode, Frame, Hello, HubInstance, RefuseCode, Role, Seq,
-    VERSION, Welcome,
+    Broadcast, ByeReason, ClientId, ErrorCode, Frame, Hello, HubInstance, Origin, RefuseCode, Role,
+    Seq, VERSION, Welcome,
 };
 
 use crate::{ConnectionInput, DecoderInput, Ending};
@@ -142,6 +142,15 @@ pub fn frames() -> Vec<Seed> {
                 timestamp_us: 1,
                 body: Bytes::from_static(b"just you"),
             },
+        ),
+        (
+            "origin",
+            Frame::Origin(Origin {
+                hub_instance: HubInstance(7),
+                seq: Seq(3),
+                sender: ClientId::OPERATOR,
+                hub_name: "far".into(),
+            }),
         ),
     ];
     frames
