@@ -7,19 +7,14 @@
 //! publisher's messages in order, so anything else is a repeat), if it is not a valid
 //! bridge message, or if its body is larger than this hub can broadcast.
 
-use std::{
-    collections::HashMap,
-    sync::atomic::Ordering,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::atomic::Ordering};
 
 use bytes::Bytes;
 use pipehub_protocol::{ClientId, HubInstance, Seq, bridge::BridgeMessage, status::printable};
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
-use super::BridgeState;
+use super::{BridgeState, Complaint};
 use crate::{ConsoleEvent, Hub};
 
 /// Takes messages from `subscriber` until `stop`.
@@ -39,7 +34,7 @@ pub(super) async fn run(
         let Some(message) = message else { break };
         if let Err(why) = take(hub, state, &mut seen, message.payload) {
             state.rejected.fetch_add(1, Ordering::Relaxed);
-            complaint.warn(&why);
+            complaint.warn(&format!("bridge: dropped {why}"));
         }
     }
     let _ = subscriber.unsubscribe().await;
@@ -123,32 +118,6 @@ impl Seen {
         }
         self.last.insert(origin, (seq, clock));
         true
-    }
-}
-
-/// Logs rejected messages: the first at once, then at most one line a minute with the
-/// number rejected meanwhile, so a stream of garbage on the subject cannot flood the log.
-#[derive(Default)]
-struct Complaint {
-    last: Option<Instant>,
-    quiet: u64,
-}
-
-impl Complaint {
-    fn warn(&mut self, why: &str) {
-        if self
-            .last
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(60))
-        {
-            self.quiet += 1;
-            return;
-        }
-        let also = match std::mem::take(&mut self.quiet) {
-            0 => String::new(),
-            n => format!(" ({n} more rejected since the last report)"),
-        };
-        warn!("bridge: dropped {why}{also}");
-        self.last = Some(Instant::now());
     }
 }
 

@@ -25,7 +25,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU8, AtomicU64, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use pipehub_protocol::status::BridgeStatus;
@@ -421,6 +421,33 @@ async fn connect_options(
                 })?
         }
     })
+}
+
+/// A warning that may repeat fast (garbage on the subject, a bridge that keeps falling
+/// behind): the first is logged at once, then at most one line a minute with the number
+/// of others meanwhile, so it cannot flood the log.
+#[derive(Default)]
+pub(super) struct Complaint {
+    last: Option<Instant>,
+    quiet: u64,
+}
+
+impl Complaint {
+    pub(super) fn warn(&mut self, what: &str) {
+        if self
+            .last
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(60))
+        {
+            self.quiet += 1;
+            return;
+        }
+        let also = match std::mem::take(&mut self.quiet) {
+            0 => String::new(),
+            n => format!(" ({n} more like it since the last report)"),
+        };
+        warn!("{what}{also}");
+        self.last = Some(Instant::now());
+    }
 }
 
 /// What to do about a NATS error, if the error says: `""` if it does not.

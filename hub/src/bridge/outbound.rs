@@ -13,7 +13,7 @@ use pipehub_protocol::{ClientId, FrameType, LENGTH_LEN, Origin, Seq, bridge::Bri
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::{BridgeState, LinkState};
+use super::{BridgeState, Complaint, LinkState};
 use crate::{Hub, log::Read};
 
 /// Most log entries taken per read.
@@ -44,6 +44,7 @@ pub(super) async fn run(
     };
     let mut entries = VecDeque::new();
     let mut stopping = false;
+    let mut behind = Complaint::default();
     loop {
         let appended = log.appended().notified();
         tokio::pin!(appended);
@@ -56,11 +57,10 @@ pub(super) async fn run(
                 }
             }
             Read::Lagged { missed, next } => {
-                warn!(
-                    missed,
+                behind.warn(&format!(
                     "bridge: fell behind the hub's broadcasts (NATS is slower than they come); \
                      up to {missed} broadcasts were not bridged"
-                );
+                ));
                 state.not_bridged.fetch_add(missed, Ordering::Relaxed);
                 cursor = next;
             }
