@@ -23,6 +23,18 @@ fn bridged_hub(scratch: &Scratch, nats: &NatsServer, name: &str) -> HubProcess {
     )
 }
 
+/// Hubs `hub-a`, `hub-b` and `hub-c`, bridged through `nats`, once each has subscribed.
+fn three_bridged_hubs(scratch: &Scratch, nats: &NatsServer) -> Vec<HubProcess> {
+    let hubs: Vec<HubProcess> = ["hub-a", "hub-b", "hub-c"]
+        .iter()
+        .map(|name| bridged_hub(scratch, nats, name))
+        .collect();
+    for hub in &hubs {
+        wait_for_bridge(hub, "connected");
+    }
+    hubs
+}
+
 /// The hub's status report, from `pipehub-client status --json`.
 fn status(hub: &HubProcess) -> Value {
     let output = output_within(
@@ -111,13 +123,7 @@ fn assert_receives(
 fn a_line_typed_on_one_hub_reaches_every_listener_on_three_hubs_once_in_order() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
-    let mut hubs: Vec<HubProcess> = ["hub-a", "hub-b", "hub-c"]
-        .iter()
-        .map(|name| bridged_hub(&scratch, &nats, name))
-        .collect();
-    for hub in &hubs {
-        wait_for_bridge(hub, "connected");
-    }
+    let mut hubs = three_bridged_hubs(&scratch, &nats);
     let listeners: Vec<(usize, ClientProcess)> = (0..hubs.len())
         .flat_map(|h| [(h, 0), (h, 1)])
         .map(|(h, i)| (h, listener(&hubs[h], &format!("l{h}{i}"))))
@@ -152,13 +158,7 @@ fn a_line_typed_on_one_hub_reaches_every_listener_on_three_hubs_once_in_order() 
 fn a_publisher_on_one_hub_reaches_the_listeners_of_the_others() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
-    let hubs: Vec<HubProcess> = ["hub-a", "hub-b", "hub-c"]
-        .iter()
-        .map(|name| bridged_hub(&scratch, &nats, name))
-        .collect();
-    for hub in &hubs {
-        wait_for_bridge(hub, "connected");
-    }
+    let hubs = three_bridged_hubs(&scratch, &nats);
     let on_a = listener(&hubs[0], "on-a");
     let on_b = listener(&hubs[1], "on-b");
     let on_c = listener(&hubs[2], "on-c");
@@ -185,13 +185,7 @@ fn a_publisher_on_one_hub_reaches_the_listeners_of_the_others() {
 fn broadcasts_cross_the_bridge_once_and_never_loop_back() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
-    let mut hubs: Vec<HubProcess> = ["hub-a", "hub-b", "hub-c"]
-        .iter()
-        .map(|name| bridged_hub(&scratch, &nats, name))
-        .collect();
-    for hub in &hubs {
-        wait_for_bridge(hub, "connected");
-    }
+    let mut hubs = three_bridged_hubs(&scratch, &nats);
     let on_c = listener(&hubs[2], "on-c");
     let from_a = numbered("a", 5);
     let from_b = numbered("b", 5);
