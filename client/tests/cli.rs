@@ -111,16 +111,16 @@ async fn listen_prints_plain_bodies_and_stops_at_count() {
     assert_eq!(hello.name, "tail");
 }
 
-#[tokio::test]
-async fn listen_json_prints_one_object_per_line() {
+/// What `listen --format json --count 1` prints when a fake hub welcomes it and sends
+/// `frames`; the listener must exit 0.
+async fn listen_json_to(frames: Vec<Frame>) -> String {
     let hub = FakeHub::bind();
     let endpoint = hub.endpoint();
     tokio::spawn(async move {
         let (mut side, _) = hub.accept_welcomed(0).await;
-        side.send(broadcast(1, "hi")).await;
+        side.send_all(frames).await;
         side.recv().await;
     });
-
     let output = run(
         &endpoint,
         &["listen", "--format", "json", "--count", "1"],
@@ -128,32 +128,21 @@ async fn listen_json_prints_one_object_per_line() {
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn listen_json_prints_one_object_per_line() {
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
+        listen_json_to(vec![broadcast(1, "hi")]).await,
         "{\"seq\":1,\"sender\":3,\"timestamp_us\":1700000000000000,\"body\":\"hi\"}\n"
     );
 }
 
 #[tokio::test]
 async fn listen_json_prints_the_origin_of_a_message_from_another_hub() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let (mut side, _) = hub.accept_welcomed(0).await;
-        side.send_all([Frame::Origin(origin(12)), remote_broadcast(1, "hi")])
-            .await;
-        side.recv().await;
-    });
-
-    let output = run(
-        &endpoint,
-        &["listen", "--format", "json", "--count", "1"],
-        b"",
-    )
-    .await;
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
+        listen_json_to(vec![Frame::Origin(origin(12)), remote_broadcast(1, "hi")]).await,
         "{\"seq\":1,\"sender\":18446744073709551615,\"origin\":{\"hub\":\"hub-a\",\"instance\":\"0123456789abcdef\",\"seq\":12,\"sender\":9},\"timestamp_us\":1700000000000000,\"body\":\"hi\"}\n"
     );
 }
