@@ -15,241 +15,23 @@
 //! at-most-once: what is published while the connection is down is not sent later but
 //! counted as not bridged, so the status never claims a message went out when it did not.
 
+mod config;
 mod inbound;
 mod outbound;
+mod state;
 
-use std::{
-    fmt,
-    path::PathBuf,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU8, AtomicU64, Ordering},
-    },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use pipehub_protocol::status::BridgeStatus;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use config::{BridgeAuth, BridgeConfig, DEFAULT_SUBJECT};
+pub(crate) use state::BridgeState;
+pub use state::LinkState;
+use state::{Complaint, fix_for};
+
 use crate::Hub;
-
-/// The subject hubs publish to when `--bridge-subject` does not name one.
-pub const DEFAULT_SUBJECT: &str = "pipehub.broadcast";
-
-/// Where and how to reach the NATS server.
-#[derive(Clone, Debug)]
-pub struct BridgeConfig {
-    /// The NATS server: `nats://HOST:PORT`, or several separated by commas.
-    pub url: String,
-    /// The subject every hub of the bridge publishes to and subscribes to.
-    pub subject: String,
-    /// This hub's name, shown to other hubs' listeners (at most 64 bytes).
-    pub hub_name: String,
-    pub auth: BridgeAuth,
-}
-
-/// How the hub proves who it is to NATS. Secrets are never printed: `Debug` leaves them
-/// out.
-#[derive(Clone, Default)]
-pub enum BridgeAuth {
-    #[default]
-    None,
-    Token(String),
-    UserPassword {
-        user: String,
-        password: String,
-    },
-    /// A `.creds` file (JWT and NKey seed), as `nsc` writes it.
-    CredsFile(PathBuf),
-}
-
-impl fmt::Debug for BridgeAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BridgeAuth::None => f.write_str("None"),
-            BridgeAuth::Token(_) => f.write_str("Token(<hidden>)"),
-            BridgeAuth::UserPassword { user, .. } => {
-                write!(f, "UserPassword {{ user: {user:?}, password: <hidden> }}")
-            }
-            BridgeAuth::CredsFile(path) => write!(f, "CredsFile({path:?})"),
-        }
-    }
-}
-
-impl BridgeConfig {
-    /// The server address(es) as they may be shown: any `user:password@` left out.
-    pub fn shown_url(&self) -> String {
-        redact(&self.url)
-    }
-}
-
-/// `url` (one or several, comma-separated) without the user information of any.
-fn redact(url: &str) -> String {
-    url.split(',')
-        .map(|one| {
-            let one = one.trim();
-            let rest = one.find("://").map_or(0, |i| i + 3);
-            match one[rest..].find('@') {
-                Some(at) => format!("{}{}", &one[..rest], &one[rest + at + 1..]),
-                None => one.to_owned(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Where the connection to NATS stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum LinkState {
-    /// Not connected yet since the hub started.
-    Connecting = 0,
-    /// Connected and subscribed.
-    Connected = 1,
-    /// Lost; the client reconnects with back-off.
-    Down = 2,
-}
-
-impl LinkState {
-    fn name(self) -> &'static str {
-        match self {
-            LinkState::Connecting => "connecting",
-            LinkState::Connected => "connected",
-            LinkState::Down => "down",
-        }
-    }
-}
-
-/// What the bridge has done, shared by its tasks, the status report and the metrics.
-#[derive(Debug)]
-pub(crate) struct BridgeState {
-    pub(crate) config: BridgeConfig,
-    state: AtomicU8,
-    since_us: AtomicU64,
-    pub(crate) outages: AtomicU64,
-    pub(crate) published: AtomicU64,
-    pub(crate) not_bridged: AtomicU64,
-    pub(crate) received: AtomicU64,
-    pub(crate) duplicates: AtomicU64,
-    pub(crate) rejected: AtomicU64,
-    /// The last error the NATS server gave, so a repeated one is logged once.
-    last_server_error: Mutex<String>,
-}
-
-impl BridgeState {
-    pub(crate) fn new(config: BridgeConfig) -> BridgeState {
-        BridgeState {
-            config,
-            state: AtomicU8::new(LinkState::Connecting as u8),
-            since_us: AtomicU64::new(now_us()),
-            outages: AtomicU64::new(0),
-            published: AtomicU64::new(0),
-            not_bridged: AtomicU64::new(0),
-            received: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            last_server_error: Mutex::new(String::new()),
-        }
-    }
-
-    pub(crate) fn link(&self) -> LinkState {
-        match self.state.load(Ordering::Acquire) {
-            1 => LinkState::Connected,
-            2 => LinkState::Down,
-            _ => LinkState::Connecting,
-        }
-    }
-
-    /// Moves to `state`; returns the state it left.
-    fn set_link(&self, state: LinkState) -> LinkState {
-        let old = self.state.swap(state as u8, Ordering::AcqRel);
-        if old != state as u8 {
-            self.since_us.store(now_us(), Ordering::Relaxed);
-        }
-        match old {
-            1 => LinkState::Connected,
-            2 => LinkState::Down,
-            _ => LinkState::Connecting,
-        }
-    }
-
-    /// The bridge part of the status report.
-    pub(crate) fn status(&self) -> BridgeStatus {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        BridgeStatus {
-            url: self.config.shown_url(),
-            subject: self.config.subject.clone(),
-            hub_name: self.config.hub_name.clone(),
-            state: self.link().name().to_owned(),
-            since_us: load(&self.since_us),
-            outages: load(&self.outages),
-            published: load(&self.published),
-            not_bridged: load(&self.not_bridged),
-            received: load(&self.received),
-            duplicates: load(&self.duplicates),
-            rejected: load(&self.rejected),
-        }
-    }
-
-    /// Follows the NATS client's connection events: the outage is logged once when it
-    /// starts and once when it ends, however many reconnect attempts it takes.
-    fn on_event(&self, event: async_nats::Event) {
-        let url = self.config.shown_url();
-        match event {
-            async_nats::Event::Disconnected => {
-                if self.set_link(LinkState::Down) == LinkState::Connected {
-                    self.outages.fetch_add(1, Ordering::Relaxed);
-                    warn!(
-                        bridge = %url,
-                        "bridge: lost the NATS server; local clients are still served, \
-                         broadcasts are not bridged until it is back; reconnecting"
-                    );
-                }
-            }
-            async_nats::Event::Connected => {
-                // Before the first subscription is confirmed, `run` decides.
-                if self.link() == LinkState::Down {
-                    self.set_link(LinkState::Connected);
-                    self.server_error_seen("");
-                    info!(
-                        bridge = %url,
-                        not_bridged = self.not_bridged.load(Ordering::Relaxed),
-                        "bridge: reconnected to the NATS server"
-                    );
-                }
-            }
-            async_nats::Event::ServerError(err) => {
-                let err = err.to_string();
-                if self.server_error_seen(&err) {
-                    warn!(bridge = %url, "bridge: the NATS server says: {err}{}", fix_for(&err));
-                }
-            }
-            async_nats::Event::SlowConsumer(_) => {
-                warn!(
-                    bridge = %url,
-                    "bridge: this hub could not keep up with the bridge; NATS dropped messages for it"
-                );
-            }
-            other => tracing::debug!(bridge = %url, "bridge: {other}"),
-        }
-    }
-
-    /// Remembers `err` as the server's last error; returns whether it is new.
-    fn server_error_seen(&self, err: &str) -> bool {
-        let mut last = self
-            .last_server_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if *last == err {
-            false
-        } else {
-            err.clone_into(&mut last);
-            true
-        }
-    }
-}
 
 /// Why the bridge cannot start at all (as opposed to NATS being unreachable for now,
 /// which the bridge rides out).
@@ -423,42 +205,6 @@ async fn connect_options(
     })
 }
 
-/// A warning that may repeat fast (garbage on the subject, a bridge that keeps falling
-/// behind): the first is logged at once, then at most one line a minute with the number
-/// of others meanwhile, so it cannot flood the log.
-#[derive(Default)]
-pub(super) struct Complaint {
-    last: Option<Instant>,
-    quiet: u64,
-}
-
-impl Complaint {
-    pub(super) fn warn(&mut self, what: &str) {
-        if self
-            .last
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(60))
-        {
-            self.quiet += 1;
-            return;
-        }
-        let also = match std::mem::take(&mut self.quiet) {
-            0 => String::new(),
-            n => format!(" ({n} more like it since the last report)"),
-        };
-        warn!("{what}{also}");
-        self.last = Some(Instant::now());
-    }
-}
-
-/// What to do about a NATS error, if the error says: `""` if it does not.
-fn fix_for(err: &str) -> &'static str {
-    if err.to_lowercase().contains("authori") {
-        " (check --bridge-token, --bridge-user and --bridge-password, or --bridge-creds)"
-    } else {
-        ""
-    }
-}
-
 /// Wait before reconnect attempt `attempts`: 100 ms, doubling, at most 2 s.
 fn reconnect_delay(attempts: usize) -> Duration {
     let doublings = u32::try_from(attempts.saturating_sub(1))
@@ -471,45 +217,9 @@ fn reconnect_delay(attempts: usize) -> Duration {
 /// take to notice.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shown_urls_leave_credentials_out() {
-        let config = |url: &str| BridgeConfig {
-            url: url.into(),
-            subject: DEFAULT_SUBJECT.into(),
-            hub_name: "a".into(),
-            auth: BridgeAuth::None,
-        };
-        assert_eq!(config("nats://h:4222").shown_url(), "nats://h:4222");
-        assert_eq!(
-            config("nats://bob:s3cret@h:4222, tls://tok@k:1").shown_url(),
-            "nats://h:4222,tls://k:1"
-        );
-        assert!(!config("bob:s3cret@h").shown_url().contains("s3cret"));
-    }
-
-    #[test]
-    fn secrets_stay_out_of_debug_output() {
-        let token = format!("{:?}", BridgeAuth::Token("s3cret".into()));
-        let password = format!(
-            "{:?}",
-            BridgeAuth::UserPassword {
-                user: "bob".into(),
-                password: "s3cret".into()
-            }
-        );
-        assert!(!token.contains("s3cret") && !password.contains("s3cret"));
-        assert!(password.contains("bob"));
-    }
 
     #[test]
     fn reconnects_back_off_up_to_two_seconds() {
