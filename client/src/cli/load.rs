@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use pipehub_client::load::{self, Display, LoadConfig, payload};
+use pipehub_client::protocol::endpoint;
 
 use super::notice;
 
@@ -23,6 +24,11 @@ use super::notice;
 /// (then it also reports the hub's memory and CPU time, from /proc). --baseline raw adds
 /// a run of the same workload through a minimal direct Unix-socket fan-out with no hub,
 /// and the hub/raw ratios.
+///
+/// --spread B,C measures hubs bridged through NATS (`pipehub --bridge`): the listeners are
+/// spread round-robin over --endpoint's hub and B and C, the publishers stay on
+/// --endpoint's, so most deliveries cross the bridge. Memory and CPU are then of
+/// --endpoint's hub only.
 ///
 /// The tool raises its open-file limit itself; if the listeners still cannot fit, it says
 /// so before starting (the fix: `ulimit -n`, or --procs). On Windows only --endpoint is
@@ -94,6 +100,19 @@ pub struct LoadArgs {
     )]
     pub hub_args: Vec<String>,
 
+    /// Connect the listeners to these hubs as well as to --endpoint, evenly (round-robin,
+    /// --endpoint's first); they must be bridged to it (`pipehub --bridge`). The
+    /// publishers stay on --endpoint's hub, so the others' listeners receive every
+    /// message through the bridge. Comma-separated, or repeat the flag
+    #[arg(
+        long,
+        value_name = "ENDPOINT,...",
+        value_delimiter = ',',
+        value_parser = endpoint::parse,
+        conflicts_with_all = ["spawn_hub", "baseline"]
+    )]
+    pub spread: Vec<String>,
+
     /// Also run the same workload against a baseline and print hub/raw ratios (raw: a
     /// minimal direct Unix-socket fan-out with no hub, the practical limit of this
     /// machine)
@@ -142,6 +161,10 @@ pub struct WorkerArgs {
     /// Handshakes in flight at once
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// The hubs of the next listeners, round-robin after --endpoint (`load --spread`);
+    /// one flag per hub, as a socket path may contain a comma
+    #[arg(long, value_name = "ENDPOINT")]
+    pub spread: Vec<String>,
 }
 
 /// Runs `load`.
@@ -157,6 +180,7 @@ pub async fn run(endpoint: &str, args: LoadArgs) -> anyhow::Result<()> {
         rate: args.rate,
         window: args.window,
         endpoint: endpoint.to_owned(),
+        spread: args.spread,
         spawn_hub: args.spawn_hub,
         hub_args: args.hub_args,
         baseline_raw: args.baseline == Some(Baseline::Raw),
@@ -196,6 +220,7 @@ pub async fn run(endpoint: &str, args: LoadArgs) -> anyhow::Result<()> {
 pub async fn run_worker(endpoint: &str, args: WorkerArgs) -> anyhow::Result<()> {
     load::procs::run_worker(load::procs::WorkerSpec {
         endpoint: endpoint.to_owned(),
+        spread: args.spread,
         listeners: args.listeners,
         run: args.run,
         concurrency: args.concurrency,
@@ -225,7 +250,48 @@ fn parse_seconds(value: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
+    use super::super::Cli;
+    use super::super::args::Command;
     use super::*;
+
+    fn parse_load(args: &[&str]) -> Result<LoadArgs, clap::error::ErrorKind> {
+        let argv = ["pipehub-client", "load"].iter().chain(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Load(load),
+                ..
+            }) => Ok(load),
+            Ok(other) => panic!("not load: {other:?}"),
+            Err(err) => Err(err.kind()),
+        }
+    }
+
+    #[test]
+    fn spread_takes_a_list_or_repeats() {
+        let listed = parse_load(&["--spread", "/b.sock,/c.sock"]).map(|a| a.spread);
+        let repeated =
+            parse_load(&["--spread", "/b.sock", "--spread", "/c.sock"]).map(|a| a.spread);
+        assert_eq!(listed, Ok(vec!["/b.sock".to_owned(), "/c.sock".to_owned()]));
+        assert_eq!(repeated, listed);
+    }
+
+    #[test]
+    fn spread_needs_running_hubs_so_not_a_spawned_hub_or_the_baseline() {
+        for other in [&["--spawn-hub"][..], &["--baseline", "raw"]] {
+            let args: Vec<&str> = ["--spread", "/b.sock"]
+                .iter()
+                .chain(other)
+                .copied()
+                .collect();
+            assert_eq!(
+                parse_load(&args).map(|_| ()),
+                Err(clap::error::ErrorKind::ArgumentConflict),
+                "{args:?}"
+            );
+        }
+    }
 
     #[test]
     fn seconds_are_finite_and_not_negative() {

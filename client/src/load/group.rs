@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::counters::Counters;
 use super::listener;
+use super::spread::Hubs;
 use super::stats::{GroupStats, Latency, ListenerOutcome};
 
 /// How long one listener may take to connect, retries on a full backlog included.
@@ -30,11 +31,11 @@ pub struct LocalGroup {
 }
 
 impl LocalGroup {
-    /// Starts `listeners` listener tasks on `endpoint` for run `run`, at most
+    /// Starts `listeners` listener tasks for run `run`, round-robin over `hubs`, at most
     /// `concurrency` of them connecting at once. Returns at once: watch `counters`
     /// (`connected + connect_failed`) to see them arrive.
     pub fn start(
-        endpoint: &str,
+        hubs: &Hubs,
         listeners: usize,
         run: u32,
         concurrency: usize,
@@ -46,7 +47,7 @@ impl LocalGroup {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         let mut tasks = JoinSet::new();
         for slot in 0..listeners {
-            let endpoint = endpoint.to_owned();
+            let endpoint = hubs.for_slot(slot).to_owned();
             let counters = Arc::clone(&counters);
             let latency = Arc::clone(&latency);
             let stop = stop.clone();

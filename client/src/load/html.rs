@@ -122,8 +122,15 @@ fn parameters(out: &mut String, report: &Report) {
                 args if args.is_empty() => started.to_owned(),
                 args => format!("{started}, with {args}"),
             }
-        } else {
+        } else if config.spread.is_empty() {
             format!("the running hub at {}", config.endpoint)
+        } else {
+            format!(
+                "the running hub at {} (publishers; memory and CPU), with the listeners \
+                 spread over it and the hubs bridged to it at {}",
+                config.endpoint,
+                config.spread.join(", ")
+            )
         },
     ));
     rows.push((

@@ -21,6 +21,7 @@
 //! - [`listener`], [`group`], [`counters`]: listeners in this process and their live
 //!   counts; [`procs`]: listeners in `--procs` worker processes;
 //! - [`publisher`]: markers, measured messages, flow control;
+//! - [`spread`]: which hub each listener connects to, with `--spread` over bridged hubs;
 //! - [`hub_proc`]: the target process, spawned or found, measured through `/proc`;
 //! - [`raw`]: the raw baseline server (Unix only);
 //! - [`limits`]: the open-file limit, raised and checked before anything starts;
@@ -49,6 +50,7 @@ pub mod publisher;
 pub mod raw;
 pub mod report;
 pub mod run;
+pub mod spread;
 pub mod stats;
 
 use serde::Serialize;
@@ -82,6 +84,9 @@ pub struct LoadConfig {
     pub window: Option<u64>,
     /// A running hub to measure (when `spawn_hub` is false).
     pub endpoint: String,
+    /// Other running hubs, bridged to `endpoint`'s, that get an even share of the
+    /// listeners (`--spread`); the publishers stay on `endpoint`. Empty: one hub.
+    pub spread: Vec<String>,
     /// Start `pipehub` from next to this binary on a private endpoint instead.
     pub spawn_hub: bool,
     /// Extra arguments for a spawned hub.

@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use super::counters::{Counters, Snapshot};
 use super::group::LocalGroup;
 use super::limits;
+use super::spread::Hubs;
 use super::stats::GroupStats;
 
 /// The hidden subcommand that runs a worker.
@@ -43,7 +44,10 @@ const STATS_TIMEOUT: Duration = Duration::from_secs(30);
 /// What a worker is asked to do (its command-line arguments).
 #[derive(Clone, Debug)]
 pub struct WorkerSpec {
+    /// The hub of the worker's first listener.
     pub endpoint: String,
+    /// The hubs of its next listeners, round-robin after `endpoint` (`--spread`).
+    pub spread: Vec<String>,
     pub listeners: usize,
     pub run: u32,
     pub concurrency: usize,
@@ -74,7 +78,7 @@ pub async fn run_worker(spec: WorkerSpec) -> anyhow::Result<()> {
     limits::raise_nofile();
     let counters = Arc::new(Counters::local(spec.listeners, Arc::new(Notify::new())));
     let group = LocalGroup::start(
-        &spec.endpoint,
+        &Hubs::new(&spec.endpoint, &spec.spread),
         spec.listeners,
         spec.run,
         spec.concurrency,
@@ -136,10 +140,16 @@ impl WorkerGroup {
         spec: &WorkerSpec,
         advanced: Arc<Notify>,
     ) -> anyhow::Result<WorkerGroup> {
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .arg("--endpoint")
             .arg(&spec.endpoint)
-            .arg(WORKER_COMMAND)
+            .arg(WORKER_COMMAND);
+        // One flag per hub: a Unix socket path may contain a comma.
+        for endpoint in &spec.spread {
+            command.arg("--spread").arg(endpoint);
+        }
+        let mut child = command
             .arg("--listeners")
             .arg(spec.listeners.to_string())
             .arg("--run")

@@ -103,6 +103,10 @@ pub struct RunReport {
     pub endpoint: String,
     /// The target's process ID, when known.
     pub pid: Option<u32>,
+    /// Hubs the listeners were spread over: 1, or with `--spread` the bridged hubs that
+    /// got listeners (`endpoint`'s among them). The publishers, memory and CPU are
+    /// `endpoint`'s alone.
+    pub hubs: u64,
     pub connect: ConnectReport,
     pub delivery: DeliveryReport,
     pub loss: LossReport,
@@ -275,6 +279,15 @@ impl Report {
             "pipehub load: {clients} listeners in {} process(es), {} publisher(s), {amount} of {} bytes, {rate}",
             config.procs, config.publishers, config.size
         );
+        if !config.spread.is_empty() {
+            // The endpoints themselves are in the JSON report (`config`).
+            let _ = writeln!(
+                out,
+                "listeners spread over {} bridged hubs (--endpoint and --spread); publishers, \
+                 memory and CPU: the --endpoint hub only",
+                config.spread.len() + 1
+            );
+        }
         let lines = if self.points.len() > 1 {
             self.sweep_lines()
         } else {

@@ -1,6 +1,7 @@
 //! The phases of a load test, for one target at a time, and the run as a whole: check
 //! the limits, then for each client count (one, or every `--sweep` point) measure the hub,
-//! measure the raw baseline if asked, compare.
+//! measure the raw baseline if asked, compare. With `--spread` the listeners of the hub's
+//! run are spread over bridged hubs ([`Hubs`]); the phases do not change.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -21,6 +22,7 @@ use super::report::{
     ConnectReport, CpuReport, DeliveryReport, LatencyReport, LossReport, Machine, MemoryReport,
     Point, Report, RunReport,
 };
+use super::spread::Hubs;
 use super::stats::GroupStats;
 use super::{LoadConfig, limits, payload};
 
@@ -105,6 +107,22 @@ fn validate(config: &LoadConfig) -> anyhow::Result<()> {
         config.rate.is_finite() && config.rate >= 0.0,
         "--rate must be 0 or more"
     );
+    if !config.spread.is_empty() {
+        // The command line rejects these too; this is for callers of the library.
+        anyhow::ensure!(
+            !config.spawn_hub && !config.baseline_raw,
+            "--spread needs running hubs bridged to --endpoint's: not with --spawn-hub or \
+             --baseline"
+        );
+        let mut seen = vec![config.endpoint.as_str()];
+        for endpoint in &config.spread {
+            anyhow::ensure!(
+                !seen.contains(&endpoint.as_str()),
+                "--spread names {endpoint} twice, or it is --endpoint too: give each hub once"
+            );
+            seen.push(endpoint);
+        }
+    }
     if cfg!(not(unix)) && (config.spawn_hub || config.baseline_raw) {
         anyhow::bail!(
             "--spawn-hub and --baseline raw need Unix sockets; on this platform, start a hub \
@@ -190,7 +208,7 @@ enum Listeners {
 impl Listeners {
     fn start(
         config: &LoadConfig,
-        endpoint: &str,
+        hubs: &Hubs,
         run: u32,
         advanced: &Arc<Notify>,
     ) -> anyhow::Result<Listeners> {
@@ -198,7 +216,7 @@ impl Listeners {
         if config.procs <= 1 {
             let counters = Arc::new(Counters::local(clients, Arc::clone(advanced)));
             return Ok(Listeners::Local(LocalGroup::start(
-                endpoint,
+                hubs,
                 clients,
                 run,
                 config.connect_concurrency,
@@ -208,14 +226,19 @@ impl Listeners {
         let exe = std::env::current_exe().context("cannot tell where this program is")?;
         let procs = usize::try_from(config.procs).context("--procs is too large")?;
         let mut workers = Vec::with_capacity(procs);
+        let mut first_slot = 0;
         for i in 0..procs {
+            let listeners = clients / procs + usize::from(i < clients % procs);
+            let round = hubs.starting_at(first_slot);
             let spec = WorkerSpec {
-                endpoint: endpoint.to_owned(),
-                listeners: clients / procs + usize::from(i < clients % procs),
+                endpoint: round.first().to_owned(),
+                spread: round.others().to_vec(),
+                listeners,
                 run,
                 concurrency: config.connect_concurrency,
             };
             workers.push(WorkerGroup::spawn(&exe, &spec, Arc::clone(advanced))?);
+            first_slot += listeners;
         }
         Ok(Listeners::Workers(workers))
     }
@@ -275,8 +298,21 @@ pub async fn measure(config: &LoadConfig, target: Target) -> anyhow::Result<RunR
 async fn measure_phases(config: &LoadConfig, target: &Target) -> anyhow::Result<RunReport> {
     let display = config.display;
     let name = target.kind.describe();
+    // Only a hub's run is spread; the raw baseline (never with --spread) is one server.
+    let hubs = match target.kind {
+        TargetKind::Hub => Hubs::new(&target.endpoint, &config.spread),
+        TargetKind::Raw => Hubs::new(&target.endpoint, &[]),
+    };
+    let spread = if hubs.count() > 1 {
+        format!(
+            ", its listeners spread over it and {}",
+            hubs.others().join(", ")
+        )
+    } else {
+        String::new()
+    };
     display.note(format_args!(
-        "measuring the {name} at {}{}",
+        "measuring the {name} at {}{}{spread}",
         target.endpoint,
         target
             .pid
@@ -288,7 +324,7 @@ async fn measure_phases(config: &LoadConfig, target: &Target) -> anyhow::Result<
     let advanced = Arc::new(Notify::new());
 
     // 1. Connecting.
-    let listeners = Listeners::start(config, &target.endpoint, run, &advanced)?;
+    let listeners = Listeners::start(config, &hubs, run, &advanced)?;
     let groups = listeners.counters();
     let connect = match connect_phase(config, &groups).await {
         Ok(connect) => connect,
@@ -324,6 +360,7 @@ async fn measure_phases(config: &LoadConfig, target: &Target) -> anyhow::Result<
         target: target.kind,
         endpoint: target.endpoint.clone(),
         pid: target.pid,
+        hubs: hubs.used_by(config.clients),
         connect,
         delivery: DeliveryReport {
             published,
@@ -458,8 +495,16 @@ async fn publish_phases(
     let warm_count = snapshot(groups).warm;
     if !warm {
         phase.finish("timed out");
+        // Listeners on a hub that is not bridged to the publishers' never warm up.
+        let hint = if config.spread.is_empty() {
+            ""
+        } else {
+            "; are the --spread hubs bridged to --endpoint's? (`pipehub --bridge`; \
+             `pipehub-client status` shows the bridge as connected)"
+        };
         anyhow::bail!(
-            "only {warm_count} of {listeners} listeners received a warm-up marker within {} s",
+            "only {warm_count} of {listeners} listeners received a warm-up marker within {} \
+             s{hint}",
             warmup_timeout.as_secs_f64()
         );
     }
