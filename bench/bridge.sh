@@ -78,13 +78,12 @@ tmp=$(mktemp -d)
 pids=()
 declare -A pid_of
 cleanup() {
-  # Last started first: the hubs before NATS, so they do not log its loss.
+  # Last started first, each waited for: the hubs are gone before NATS stops, so they
+  # do not log its loss.
   local i
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     kill "${pids[i]}" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
   done
   rm -rf "$tmp"
 }
