@@ -94,6 +94,20 @@ mod tests {
         }
     }
 
+    /// An `ORIGIN` frame for `origin()` with the raw bytes `name` as its hub name.
+    fn origin_with_name(name: &[u8]) -> Vec<u8> {
+        let mut frame = Frame::Origin(Origin {
+            hub_name: String::new(),
+            ..origin()
+        })
+        .to_bytes()
+        .to_vec();
+        frame.extend_from_slice(name);
+        let len = u32::try_from(frame.len() - crate::LENGTH_LEN).unwrap_or(u32::MAX);
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        frame
+    }
+
     #[test]
     fn a_bridge_message_reads_back_as_written() {
         let frame = broadcast_frame(Seq(7), ClientId(3), 1_700_000_000_000_000, b"hi");
@@ -122,6 +136,10 @@ mod tests {
             whole.slice(..whole.len() - 1),
             Bytes::from([&whole[..], &[0]].concat()),
             Bytes::from([&frame[..], &Frame::Origin(origin()).to_bytes()[..]].concat()),
+            // A hub name that is not UTF-8 (found by fuzzing: decoded leniently, it grew
+            // past 64 bytes and no longer round-tripped).
+            Bytes::from([&origin_with_name(&[0xff; 40])[..], &frame[..]].concat()),
+            Bytes::from([&origin_with_name(&[b'n'; 65])[..], &frame[..]].concat()),
         ] {
             assert!(
                 BridgeMessage::parse(payload.clone()).is_err(),

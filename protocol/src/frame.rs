@@ -5,7 +5,7 @@
 //! [`Frame::encode`] writes a whole frame; [`Frame::parse`] reads one type byte and
 //! payload (the codec has already checked the length). Parsing never panics: every read
 //! is bounds-checked, and text fields are decoded leniently (invalid UTF-8 is replaced),
-//! except the `HELLO` name, which must be valid.
+//! except the `HELLO` name and the `ORIGIN` hub name, which must be valid.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -475,11 +475,15 @@ impl Frame {
                 hub_instance: HubInstance(r.u64()?),
                 seq: Seq(r.u64()?),
                 sender: ClientId(r.u64()?),
+                // Strict, like the HELLO name: a name decoded leniently could grow past
+                // 64 bytes and no longer be the name that was sent.
                 hub_name: {
-                    if r.buf.len() > MAX_NAME_LEN {
+                    let name = r.rest();
+                    if name.len() > MAX_NAME_LEN {
                         return Err(r.malformed("hub name longer than 64 bytes"));
                     }
-                    r.text()
+                    String::from_utf8(name.to_vec())
+                        .map_err(|_| r.malformed("hub name is not UTF-8"))?
                 },
             }),
         };
