@@ -3,10 +3,17 @@
 //! `pipehub-client` listeners and publishers.
 #![cfg(unix)]
 
-use std::{path::Path, time::Duration};
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::net::UnixStream,
+    path::Path,
+    time::Duration,
+};
 
 use bytes::Bytes;
-use pipehub_protocol::{ClientId, HubInstance, Origin, Seq, bridge::BridgeMessage};
+use pipehub_protocol::{
+    ClientId, Frame, Hello, HubInstance, Origin, Role, Seq, bridge::BridgeMessage,
+};
 use pipehub_tests::{
     ClientProcess, HubProcess, PATIENCE, Scratch, client, nats::NatsServer, output_within,
 };
@@ -152,6 +159,66 @@ fn a_line_typed_on_one_hub_reaches_every_listener_on_three_hubs_once_in_order() 
         assert_eq!(bridge["duplicates"], 0, "{bridge}");
     }
     hubs.clear();
+}
+
+/// A listener written before `ORIGIN` existed, from the protocol's section 9: it knows
+/// the frame types up to `STATUS` (0x89) and skips any other hub frame. Returns the
+/// `(seq, body)` of the next `n` broadcasts it reads.
+fn read_like_an_old_client(stream: &mut UnixStream, n: usize) -> Vec<(u64, String)> {
+    let mut broadcasts = Vec::new();
+    while broadcasts.len() < n {
+        let mut length = [0; 4];
+        stream.read_exact(&mut length).expect("a frame's length");
+        let mut frame = vec![0; u32::from_be_bytes(length) as usize];
+        stream.read_exact(&mut frame).expect("the frame");
+        match frame[0] {
+            0x83 => broadcasts.push((
+                u64::from_be_bytes(frame[1..9].try_into().expect("seq")),
+                String::from_utf8_lossy(&frame[25..]).into_owned(),
+            )),
+            0x81 | 0x84 | 0x85 | 0x88 | 0x89 => {}
+            0x82 | 0x86 | 0x87 => panic!("the hub ended the session: {frame:?}"),
+            unknown => assert!(unknown >= 0x80, "not a hub frame: {unknown:#x}"),
+        }
+    }
+    broadcasts
+}
+
+#[test]
+fn listeners_that_predate_origin_and_text_listeners_get_bridged_messages() {
+    let nats = NatsServer::start();
+    let scratch = Scratch::new();
+    let mut a = bridged_hub(&scratch, &nats, "hub-a");
+    let b = bridged_hub(&scratch, &nats, "hub-b");
+    wait_for_bridge(&a, "connected");
+    wait_for_bridge(&b, "connected");
+    let mut old = UnixStream::connect(&b.endpoint).expect("connect");
+    old.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    old.write_all(&Frame::Hello(Hello::new(Role::Listener).with_name("old")).to_bytes())
+        .expect("HELLO");
+    b.stdout
+        .until(|line| line.contains("(old) joined as listener"));
+    let text = UnixStream::connect(&b.endpoint).expect("connect");
+    text.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    b.stdout.until(|line| line.contains("joined as text"));
+
+    let lines = numbered("over the bridge", 3);
+    a.type_lines(&lines);
+
+    let got = read_like_an_old_client(&mut old, 3);
+    let bodies: Vec<&str> = got.iter().map(|(_, body)| body.as_str()).collect();
+    assert_eq!(bodies, lines, "every message, in order");
+    assert_eq!(
+        got.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "consecutive local sequence numbers: no gap for an old client"
+    );
+    let mut text = BufReader::new(text);
+    for line in &lines {
+        let mut received = String::new();
+        text.read_line(&mut received).expect("a line");
+        assert_eq!(received, format!("{line}\n"));
+    }
 }
 
 #[test]
