@@ -50,7 +50,8 @@ pub enum BridgeError {
 /// publishes what is left.
 pub struct Bridge {
     stop: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    /// Connects, then runs both directions; `None` once `finish` has taken it.
+    task: Option<JoinHandle<()>>,
 }
 
 impl Bridge {
@@ -70,7 +71,7 @@ impl Bridge {
         let task = tokio::spawn(run(hub.clone(), state, cursor, stop.clone()));
         Ok(Some(Bridge {
             stop,
-            tasks: vec![task],
+            task: Some(task),
         }))
     }
 
@@ -78,20 +79,16 @@ impl Bridge {
     /// published (if connected), and waits up to `within` for them to be sent.
     pub async fn finish(mut self, within: Duration) {
         self.stop.cancel();
-        let tasks = std::mem::take(&mut self.tasks);
-        let _ = tokio::time::timeout(within, async {
-            for task in tasks {
-                let _ = task.await;
-            }
-        })
-        .await;
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(within, task).await;
+        }
     }
 }
 
 impl Drop for Bridge {
     fn drop(&mut self) {
         self.stop.cancel();
-        for task in &self.tasks {
+        if let Some(task) = &self.task {
             task.abort();
         }
     }
