@@ -372,12 +372,12 @@ fn garbage_and_repeats_on_the_subject_are_dropped_and_counted() {
 }
 
 #[test]
-fn a_hub_starts_and_serves_while_nats_is_unreachable() {
+fn a_hub_started_before_nats_serves_and_bridges_once_nats_is_up() {
     // A port with nothing behind it: a server started and stopped again.
-    let mut gone = NatsServer::start();
-    gone.stop();
+    let mut nats = NatsServer::start();
+    nats.stop();
     let scratch = Scratch::new();
-    let mut hub = bridged_hub(&scratch, &gone, "lonely");
+    let mut hub = bridged_hub(&scratch, &nats, "early");
     hub.stderr
         .until(|line| line.contains("cannot reach the NATS server"));
     let on_hub = listener(&hub, "local");
@@ -386,6 +386,15 @@ fn a_hub_starts_and_serves_while_nats_is_unreachable() {
     let bridge = wait_for_bridge(&hub, "connecting");
     assert_eq!(bridge["not_bridged"], 1, "{bridge}");
     assert_eq!(bridge["published"], 0, "{bridge}");
+
+    nats.restart();
+    let late = bridged_hub(&scratch, &nats, "late");
+    wait_for_bridge(&hub, "connected");
+    wait_for_bridge(&late, "connected");
+    let on_late = listener(&late, "on-late");
+    hub.type_lines(&["bridged now".to_owned()]);
+    assert_receives(&on_late, &["bridged now".to_owned()], Some("early"));
+    assert_eq!(wait_for_bridge(&hub, "connected")["published"], 1);
 }
 
 #[test]
