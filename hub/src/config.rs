@@ -43,7 +43,8 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// On shutdown, how long clients get to receive what is queued for them and `BYE`.
     pub shutdown_timeout: Duration,
-    /// The bridge to other hubs through NATS; `None` serves local clients only.
+    /// The bridge to other hubs through NATS, run by [`crate::bridge::Bridge::start`];
+    /// `None` serves local clients only.
     pub bridge: Option<BridgeConfig>,
 }
 
