@@ -2,9 +2,9 @@
 //! machines joined through a NATS server, so a broadcast that starts on any one reaches
 //! the listeners of all.
 //!
-//! Two tasks share one NATS connection. [`outbound`] reads the broadcast log like a
+//! Two tasks share one NATS connection. `outbound` reads the broadcast log like a
 //! client does, with a cursor, and publishes every broadcast that started on this hub;
-//! [`inbound`] takes other hubs' broadcasts from the subject and appends them to the log,
+//! `inbound` takes other hubs' broadcasts from the subject and appends them to the log,
 //! each after an `ORIGIN` frame. A broadcast that came from the bridge is never published
 //! again, so messages cannot loop; duplicates are dropped by (origin instance, origin
 //! seq). The wire format is docs/protocol.md, section 12.
