@@ -249,6 +249,41 @@ fn a_publisher_on_one_hub_reaches_the_listeners_of_the_others() {
 }
 
 #[test]
+fn a_late_listener_replays_bridged_messages_with_their_origin() {
+    let nats = NatsServer::start();
+    let scratch = Scratch::new();
+    let mut a = bridged_hub(&scratch, &nats, "hub-a");
+    let b = bridged_hub(&scratch, &nats, "hub-b");
+    wait_for_bridge(&a, "connected");
+    wait_for_bridge(&b, "connected");
+    let on_b = listener(&b, "on-b");
+    let lines = numbered("history", 3);
+    a.type_lines(&lines);
+    assert_receives(&on_b, &lines, Some("hub-a"));
+
+    let late = output_within(
+        client(
+            &b.endpoint,
+            &["listen", "--format", "json", "--last", "2", "--count", "2"],
+        )
+        .spawn()
+        .expect("listen --last"),
+    );
+    assert!(late.status.success(), "{late:?}");
+    let replayed: Vec<Value> = String::from_utf8_lossy(&late.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    assert_eq!(replayed.len(), 2, "{replayed:?}");
+    for (message, (seq, body)) in replayed.iter().zip([(2, &lines[1]), (3, &lines[2])]) {
+        assert_eq!(message["seq"], seq, "{message}");
+        assert_eq!(message["body"], body.as_str(), "{message}");
+        assert_eq!(message["origin"]["hub"], "hub-a", "{message}");
+        assert_eq!(message["origin"]["seq"], seq, "{message}");
+    }
+}
+
+#[test]
 fn broadcasts_cross_the_bridge_once_and_never_loop_back() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
