@@ -407,6 +407,36 @@ fn garbage_and_repeats_on_the_subject_are_dropped_and_counted() {
 }
 
 #[test]
+fn a_message_nats_refuses_is_counted_not_bridged_and_the_next_goes_through() {
+    let scratch = Scratch::new();
+    let config = scratch.dir.path().join("nats.conf");
+    std::fs::write(&config, "max_payload: 512\n").expect("write nats.conf");
+    let nats = NatsServer::start_with(&["-c", config.to_str().expect("utf-8 path")]);
+    let mut a = bridged_hub(&scratch, &nats, "hub-a");
+    let b = bridged_hub(&scratch, &nats, "hub-b");
+    wait_for_bridge(&a, "connected");
+    wait_for_bridge(&b, "connected");
+    let on_a = listener(&a, "on-a");
+    let on_b = listener(&b, "on-b");
+
+    let big = "x".repeat(600);
+    let lines = [big.clone(), "small".to_owned()];
+    a.type_lines(&lines);
+    assert_receives(&on_a, &lines, None);
+    assert_receives(&on_b, &["small".to_owned()], Some("hub-a"));
+    let complaint = a
+        .stderr
+        .until(|line| line.contains("broadcast 1 not bridged"));
+    assert!(
+        complaint.contains("max_payload"),
+        "names the fix: {complaint}"
+    );
+    let bridge = status(&a)["bridge"].clone();
+    assert_eq!(bridge["not_bridged"], 1, "{bridge}");
+    assert_eq!(bridge["published"], 1, "{bridge}");
+}
+
+#[test]
 fn a_hub_started_before_nats_serves_and_bridges_once_nats_is_up() {
     // A port with nothing behind it: a server started and stopped again.
     let mut nats = NatsServer::start();
