@@ -489,10 +489,7 @@ fn credentials_come_from_the_environment_and_never_reach_the_log() {
     assert_eq!(wait_for_bridge(&bad, "connecting")["state"], "connecting");
     bad.terminate();
     bad.wait();
-    let log = bad.stderr.rest().join(
-        "
-",
-    ) + &complaint;
+    let log = bad.stderr.rest().join("\n") + &complaint;
     assert!(!log.contains("wrong-token-0815"), "{log}");
     let help = output_within(
         std::process::Command::new(pipehub_tests::binary("pipehub"))
@@ -504,6 +501,25 @@ fn credentials_come_from_the_environment_and_never_reach_the_log() {
             .expect("help"),
     );
     assert!(!String::from_utf8_lossy(&help.stdout).contains(token));
+}
+
+#[test]
+fn a_user_and_password_from_the_environment_are_used_and_never_logged() {
+    let nats = NatsServer::start_with(&["--user", "bob", "--pass", "s3cret-pass-4711"]);
+    let scratch = Scratch::new();
+    let mut hub = HubProcess::start_with_env(
+        &scratch.endpoint("hub.sock"),
+        &["--bridge", &nats.url()],
+        &[
+            ("PIPEHUB_BRIDGE_USER", Path::new("bob")),
+            ("PIPEHUB_BRIDGE_PASSWORD", Path::new("s3cret-pass-4711")),
+        ],
+    );
+    wait_for_bridge(&hub, "connected");
+    hub.terminate();
+    hub.wait();
+    let log = hub.stderr.rest().join("\n");
+    assert!(!log.contains("s3cret-pass-4711"), "{log}");
 }
 
 #[test]
