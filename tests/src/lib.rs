@@ -308,6 +308,29 @@ impl HubProcess {
     pub fn wait(&mut self) -> ExitStatus {
         wait_timeout(&mut self.child)
     }
+
+    /// The hub's status report, from `pipehub-client status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        status_report(&self.endpoint)
+    }
+
+    /// Waits until the hub's bridge is in `state` (`connecting`, `connected`, `down`);
+    /// returns the bridge part of its status report.
+    pub fn wait_for_bridge(&self, state: &str) -> serde_json::Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let bridge = self.status()["bridge"].clone();
+            if bridge["state"] == state {
+                return bridge;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bridge of {} is not {state}: {bridge}",
+                self.endpoint
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for HubProcess {
@@ -328,6 +351,17 @@ pub fn client(endpoint: &str, args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
+}
+
+/// The status report of the hub at `endpoint`, from `pipehub-client status --json`.
+pub fn status_report(endpoint: &str) -> serde_json::Value {
+    let output = output_within(
+        client(endpoint, &["status", "--json"])
+            .spawn()
+            .expect("status"),
+    );
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).expect("status JSON")
 }
 
 /// Sends `signal` to `child`.

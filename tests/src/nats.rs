@@ -9,7 +9,7 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-use crate::Lines;
+use crate::{HubProcess, Lines, Scratch};
 
 /// A running `nats-server`.
 pub struct NatsServer {
@@ -60,6 +60,29 @@ impl NatsServer {
         let (child, port) = spawn(&self.port.to_string(), &self.args);
         assert_eq!(port, self.port, "nats-server came back on another port");
         self.child = Some(child);
+    }
+
+    /// Starts a hub named `name` on its own endpoint in `scratch`, bridged through this
+    /// server.
+    pub fn bridged_hub(&self, scratch: &Scratch, name: &str) -> HubProcess {
+        HubProcess::start(
+            &scratch.endpoint(&format!("{name}.sock")),
+            &["--bridge", &self.url(), "--hub-name", name],
+        )
+    }
+
+    /// Hubs named `names`, bridged through this server, once each has subscribed (before
+    /// that, broadcasts from the others do not reach it).
+    pub fn connected_hubs<const N: usize>(
+        &self,
+        scratch: &Scratch,
+        names: [&str; N],
+    ) -> [HubProcess; N] {
+        let hubs = names.map(|name| self.bridged_hub(scratch, name));
+        for hub in &hubs {
+            hub.wait_for_bridge("connected");
+        }
+        hubs
     }
 
     /// Publishes `payload` on `subject` as a plain NATS client, and waits until the

@@ -22,54 +22,6 @@ use serde_json::Value;
 /// Long enough for a message that is going to arrive to have arrived.
 const SETTLE: Duration = Duration::from_millis(700);
 
-/// Starts a hub named `name` on its own endpoint, bridged through `nats`.
-fn bridged_hub(scratch: &Scratch, nats: &NatsServer, name: &str) -> HubProcess {
-    HubProcess::start(
-        &scratch.endpoint(&format!("{name}.sock")),
-        &["--bridge", &nats.url(), "--hub-name", name],
-    )
-}
-
-/// Hubs `hub-a`, `hub-b` and `hub-c`, bridged through `nats`, once each has subscribed.
-fn three_bridged_hubs(scratch: &Scratch, nats: &NatsServer) -> Vec<HubProcess> {
-    let hubs: Vec<HubProcess> = ["hub-a", "hub-b", "hub-c"]
-        .iter()
-        .map(|name| bridged_hub(scratch, nats, name))
-        .collect();
-    for hub in &hubs {
-        wait_for_bridge(hub, "connected");
-    }
-    hubs
-}
-
-/// The hub's status report, from `pipehub-client status --json`.
-fn status(hub: &HubProcess) -> Value {
-    let output = output_within(
-        client(&hub.endpoint, &["status", "--json"])
-            .spawn()
-            .expect("status"),
-    );
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice(&output.stdout).expect("status JSON")
-}
-
-/// Waits until the hub's bridge is in `state`; returns the bridge part of its status.
-fn wait_for_bridge(hub: &HubProcess, state: &str) -> Value {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let bridge = status(hub)["bridge"].clone();
-        if bridge["state"] == state {
-            return bridge;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the bridge of {} is not {state}: {bridge}",
-            hub.endpoint
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A `listen --format json` client named `name` on `hub`, once the hub has it.
 fn listener(hub: &HubProcess, name: &str) -> ClientProcess {
     let listener = ClientProcess::spawn(client(
@@ -130,7 +82,7 @@ fn assert_receives(
 fn a_line_typed_on_one_hub_reaches_every_listener_on_three_hubs_once_in_order() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
-    let mut hubs = three_bridged_hubs(&scratch, &nats);
+    let mut hubs = nats.connected_hubs(&scratch, ["hub-a", "hub-b", "hub-c"]);
     let listeners: Vec<(usize, ClientProcess)> = (0..hubs.len())
         .flat_map(|h| [(h, 0), (h, 1)])
         .map(|(h, i)| (h, listener(&hubs[h], &format!("l{h}{i}"))))
@@ -152,13 +104,12 @@ fn a_line_typed_on_one_hub_reaches_every_listener_on_three_hubs_once_in_order() 
     for (_, listener) in &listeners {
         assert_nothing_more(listener);
     }
-    assert_eq!(status(&hubs[0])["bridge"]["published"], 50);
+    assert_eq!(hubs[0].status()["bridge"]["published"], 50);
     for hub in &hubs[1..] {
-        let bridge = status(hub)["bridge"].clone();
+        let bridge = hub.status()["bridge"].clone();
         assert_eq!(bridge["received"], 50, "{bridge}");
         assert_eq!(bridge["duplicates"], 0, "{bridge}");
     }
-    hubs.clear();
 }
 
 /// A listener written before `ORIGIN` existed, from the protocol's section 9: it knows
@@ -188,10 +139,7 @@ fn read_like_an_old_client(stream: &mut UnixStream, n: usize) -> Vec<(u64, Strin
 fn listeners_that_predate_origin_and_text_listeners_get_bridged_messages() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
-    let mut a = bridged_hub(&scratch, &nats, "hub-a");
-    let b = bridged_hub(&scratch, &nats, "hub-b");
-    wait_for_bridge(&a, "connected");
-    wait_for_bridge(&b, "connected");
+    let [mut a, b] = nats.connected_hubs(&scratch, ["hub-a", "hub-b"]);
     let mut old = UnixStream::connect(&b.endpoint).expect("connect");
     old.set_read_timeout(Some(PATIENCE)).expect("timeout");
     old.write_all(&Frame::Hello(Hello::new(Role::Listener).with_name("old")).to_bytes())
@@ -225,7 +173,7 @@ fn listeners_that_predate_origin_and_text_listeners_get_bridged_messages() {
 fn a_publisher_on_one_hub_reaches_the_listeners_of_the_others() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
-    let hubs = three_bridged_hubs(&scratch, &nats);
+    let hubs = nats.connected_hubs(&scratch, ["hub-a", "hub-b", "hub-c"]);
     let on_a = listener(&hubs[0], "on-a");
     let on_b = listener(&hubs[1], "on-b");
     let on_c = listener(&hubs[2], "on-c");
@@ -252,10 +200,7 @@ fn a_publisher_on_one_hub_reaches_the_listeners_of_the_others() {
 fn a_late_listener_replays_bridged_messages_with_their_origin() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
-    let mut a = bridged_hub(&scratch, &nats, "hub-a");
-    let b = bridged_hub(&scratch, &nats, "hub-b");
-    wait_for_bridge(&a, "connected");
-    wait_for_bridge(&b, "connected");
+    let [mut a, b] = nats.connected_hubs(&scratch, ["hub-a", "hub-b"]);
     let on_b = listener(&b, "on-b");
     let lines = numbered("history", 3);
     a.type_lines(&lines);
@@ -287,7 +232,7 @@ fn a_late_listener_replays_bridged_messages_with_their_origin() {
 fn broadcasts_cross_the_bridge_once_and_never_loop_back() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
-    let mut hubs = three_bridged_hubs(&scratch, &nats);
+    let mut hubs = nats.connected_hubs(&scratch, ["hub-a", "hub-b", "hub-c"]);
     let on_c = listener(&hubs[2], "on-c");
     let from_a = numbered("a", 5);
     let from_b = numbered("b", 5);
@@ -299,32 +244,28 @@ fn broadcasts_cross_the_bridge_once_and_never_loop_back() {
 
     // Every hub broadcast each of the ten messages once: none came back as an echo.
     for (hub, published) in hubs.iter().zip([5, 5, 0]) {
-        let report = status(hub);
+        let report = hub.status();
         assert_eq!(report["stats"]["broadcasts"], 10, "{report}");
         assert_eq!(report["bridge"]["published"], published, "{report}");
         assert_eq!(report["bridge"]["received"], 10 - published, "{report}");
         assert_eq!(report["bridge"]["duplicates"], 0, "{report}");
     }
     assert_nothing_more(&on_c);
-    hubs.clear();
 }
 
 #[test]
 fn hubs_serve_their_clients_while_nats_is_down_and_the_bridge_recovers() {
     let mut nats = NatsServer::start();
     let scratch = Scratch::new();
-    let mut a = bridged_hub(&scratch, &nats, "hub-a");
-    let mut b = bridged_hub(&scratch, &nats, "hub-b");
-    wait_for_bridge(&a, "connected");
-    wait_for_bridge(&b, "connected");
+    let [mut a, mut b] = nats.connected_hubs(&scratch, ["hub-a", "hub-b"]);
     let on_a = listener(&a, "on-a");
     let on_b = listener(&b, "on-b");
     a.type_lines(&["before".to_owned()]);
     assert_receives(&on_b, &["before".to_owned()], Some("hub-a"));
 
     nats.stop();
-    wait_for_bridge(&a, "down");
-    wait_for_bridge(&b, "down");
+    a.wait_for_bridge("down");
+    b.wait_for_bridge("down");
     let during = ["during".to_owned()];
     a.type_lines(&during);
     b.type_lines(&["local on b".to_owned()]);
@@ -334,14 +275,14 @@ fn hubs_serve_their_clients_while_nats_is_down_and_the_bridge_recovers() {
     b.type_lines(&["still serving".to_owned()]);
     assert_receives(&late, &["still serving".to_owned()], None);
     assert_receives(&on_b, &["still serving".to_owned()], None);
-    let bridge = wait_for_bridge(&a, "down");
+    let bridge = a.wait_for_bridge("down");
     assert_eq!(bridge["not_bridged"], 1, "{bridge}");
     assert_eq!(bridge["outages"], 1, "{bridge}");
 
     std::thread::sleep(Duration::from_secs(2));
     nats.restart();
-    wait_for_bridge(&a, "connected");
-    wait_for_bridge(&b, "connected");
+    a.wait_for_bridge("connected");
+    b.wait_for_bridge("connected");
     // The subscriptions are renewed just after the reconnection: probe until one lands.
     let mut landed = None;
     for probe in 1..=20 {
@@ -374,8 +315,7 @@ fn hubs_serve_their_clients_while_nats_is_down_and_the_bridge_recovers() {
 fn garbage_and_repeats_on_the_subject_are_dropped_and_counted() {
     let nats = NatsServer::start();
     let scratch = Scratch::new();
-    let mut hub = bridged_hub(&scratch, &nats, "hub-a");
-    wait_for_bridge(&hub, "connected");
+    let [mut hub] = nats.connected_hubs(&scratch, ["hub-a"]);
     let on_a = listener(&hub, "on-a");
     let message = |seq: u64, body: &'static [u8]| {
         let origin = Origin {
@@ -396,7 +336,7 @@ fn garbage_and_repeats_on_the_subject_are_dropped_and_counted() {
 
     assert_receives(&on_a, &["one".to_owned(), "two".to_owned()], Some("far"));
     assert_nothing_more(&on_a);
-    let bridge = status(&hub)["bridge"].clone();
+    let bridge = hub.status()["bridge"].clone();
     assert_eq!(bridge["received"], 2, "{bridge}");
     assert_eq!(bridge["duplicates"], 1, "{bridge}");
     assert_eq!(bridge["rejected"], 2, "{bridge}");
@@ -412,10 +352,7 @@ fn a_message_nats_refuses_is_counted_not_bridged_and_the_next_goes_through() {
     let config = scratch.dir.path().join("nats.conf");
     std::fs::write(&config, "max_payload: 512\n").expect("write nats.conf");
     let nats = NatsServer::start_with(&["-c", config.to_str().expect("utf-8 path")]);
-    let mut a = bridged_hub(&scratch, &nats, "hub-a");
-    let b = bridged_hub(&scratch, &nats, "hub-b");
-    wait_for_bridge(&a, "connected");
-    wait_for_bridge(&b, "connected");
+    let [mut a, b] = nats.connected_hubs(&scratch, ["hub-a", "hub-b"]);
     let on_a = listener(&a, "on-a");
     let on_b = listener(&b, "on-b");
 
@@ -431,7 +368,7 @@ fn a_message_nats_refuses_is_counted_not_bridged_and_the_next_goes_through() {
         complaint.contains("max_payload"),
         "names the fix: {complaint}"
     );
-    let bridge = status(&a)["bridge"].clone();
+    let bridge = a.status()["bridge"].clone();
     assert_eq!(bridge["not_bridged"], 1, "{bridge}");
     assert_eq!(bridge["published"], 1, "{bridge}");
 }
@@ -442,24 +379,24 @@ fn a_hub_started_before_nats_serves_and_bridges_once_nats_is_up() {
     let mut nats = NatsServer::start();
     nats.stop();
     let scratch = Scratch::new();
-    let mut hub = bridged_hub(&scratch, &nats, "early");
+    let mut hub = nats.bridged_hub(&scratch, "early");
     hub.stderr
         .until(|line| line.contains("cannot reach the NATS server"));
     let on_hub = listener(&hub, "local");
     hub.type_lines(&["local only".to_owned()]);
     assert_receives(&on_hub, &["local only".to_owned()], None);
-    let bridge = wait_for_bridge(&hub, "connecting");
+    let bridge = hub.wait_for_bridge("connecting");
     assert_eq!(bridge["not_bridged"], 1, "{bridge}");
     assert_eq!(bridge["published"], 0, "{bridge}");
 
     nats.restart();
-    let late = bridged_hub(&scratch, &nats, "late");
-    wait_for_bridge(&hub, "connected");
-    wait_for_bridge(&late, "connected");
+    let late = nats.bridged_hub(&scratch, "late");
+    hub.wait_for_bridge("connected");
+    late.wait_for_bridge("connected");
     let on_late = listener(&late, "on-late");
     hub.type_lines(&["bridged now".to_owned()]);
     assert_receives(&on_late, &["bridged now".to_owned()], Some("early"));
-    assert_eq!(wait_for_bridge(&hub, "connected")["published"], 1);
+    assert_eq!(hub.wait_for_bridge("connected")["published"], 1);
 }
 
 #[test]
@@ -473,7 +410,7 @@ fn credentials_come_from_the_environment_and_never_reach_the_log() {
         &args,
         &[("PIPEHUB_BRIDGE_TOKEN", Path::new(token))],
     );
-    wait_for_bridge(&good, "connected");
+    good.wait_for_bridge("connected");
     let mut bad = HubProcess::start_with_env(
         &scratch.endpoint("bad.sock"),
         &args,
@@ -486,7 +423,7 @@ fn credentials_come_from_the_environment_and_never_reach_the_log() {
         complaint.contains("--bridge-token"),
         "names the fix: {complaint}"
     );
-    assert_eq!(wait_for_bridge(&bad, "connecting")["state"], "connecting");
+    assert_eq!(bad.wait_for_bridge("connecting")["state"], "connecting");
     bad.terminate();
     bad.wait();
     let log = bad.stderr.rest().join("\n") + &complaint;
@@ -515,7 +452,7 @@ fn a_user_and_password_from_the_environment_are_used_and_never_logged() {
             ("PIPEHUB_BRIDGE_PASSWORD", Path::new("s3cret-pass-4711")),
         ],
     );
-    wait_for_bridge(&hub, "connected");
+    hub.wait_for_bridge("connected");
     hub.terminate();
     hub.wait();
     let log = hub.stderr.rest().join("\n");

@@ -6,7 +6,7 @@
 
 use std::{path::Path, process::Child};
 
-use pipehub_tests::{Lines, Scratch, binary, client, output_within, tmux::Tmux};
+use pipehub_tests::{Lines, Scratch, binary, client, output_within, status_report, tmux::Tmux};
 
 /// A hub in a terminal, on a private endpoint.
 struct TerminalHub {
@@ -183,13 +183,7 @@ fn status_json_lists_the_clients_connected_to_a_terminal_hub() {
     let hub = TerminalHub::start();
     let alice = hub.listener("alice", 1);
     let bob = hub.listener("bob", 2);
-    let output = output_within(
-        client(&hub.endpoint, &["status", "--json"])
-            .spawn()
-            .expect("status"),
-    );
-    assert!(output.status.success(), "{output:?}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let report = status_report(&hub.endpoint);
     let clients = report["clients"].as_array().expect("clients");
     let seen: Vec<(u64, &str, u64)> = clients
         .iter()

@@ -6,11 +6,8 @@
 #![cfg(unix)]
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use pipehub_tests::{
-    HubProcess, PATIENCE, Scratch, binary, client, nats::NatsServer, output_within,
-};
+use pipehub_tests::{HubProcess, Scratch, binary, nats::NatsServer};
 use serde_json::Value;
 
 const CLIENTS: u64 = 6;
@@ -19,7 +16,7 @@ const MESSAGES: u64 = 200;
 /// Three hubs bridged through one NATS server, each with its bridge connected.
 struct Bridged {
     // Dropped in this order: the hubs before the NATS server they use.
-    hubs: Vec<HubProcess>,
+    hubs: [HubProcess; 3],
     _nats: NatsServer,
     scratch: Scratch,
 }
@@ -28,48 +25,12 @@ impl Bridged {
     fn start() -> Bridged {
         let nats = NatsServer::start();
         let scratch = Scratch::new();
-        let hubs: Vec<HubProcess> = ["hub-a", "hub-b", "hub-c"]
-            .iter()
-            .map(|name| {
-                HubProcess::start(
-                    &scratch.endpoint(&format!("{name}.sock")),
-                    &["--bridge", &nats.url(), "--hub-name", name],
-                )
-            })
-            .collect();
-        for hub in &hubs {
-            wait_until_bridged(hub);
-        }
+        let hubs = nats.connected_hubs(&scratch, ["hub-a", "hub-b", "hub-c"]);
         Bridged {
             hubs,
             _nats: nats,
             scratch,
         }
-    }
-}
-
-/// Waits until the hub's status says its bridge is connected (subscribed): before that,
-/// broadcasts from other hubs do not reach it.
-fn wait_until_bridged(hub: &HubProcess) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let output = output_within(
-            client(&hub.endpoint, &["status", "--json"])
-                .spawn()
-                .expect("status"),
-        );
-        assert!(output.status.success(), "{output:?}");
-        let status: Value = serde_json::from_slice(&output.stdout).expect("status JSON");
-        if status["bridge"]["state"] == "connected" {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the bridge of {} is not connected: {}",
-            hub.endpoint,
-            status["bridge"]
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -133,13 +94,7 @@ fn assert_complete(run: &Value) {
 fn assert_each_hub_served_its_share(bridged: &Bridged) {
     let share = CLIENTS / bridged.hubs.len() as u64;
     for hub in &bridged.hubs {
-        let output = output_within(
-            client(&hub.endpoint, &["status", "--json"])
-                .spawn()
-                .expect("status"),
-        );
-        assert!(output.status.success(), "{output:?}");
-        let status: Value = serde_json::from_slice(&output.stdout).expect("status JSON");
+        let status = hub.status();
         // Warm-up and end markers are deliveries too, hence "at least".
         assert!(
             status["stats"]["deliveries"]
