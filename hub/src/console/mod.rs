@@ -235,38 +235,26 @@ fn who(id: ClientId, name: &str) -> String {
 /// The notice for `n` events the console did not show.
 fn not_shown(n: u64) -> String {
     format!(
-        "[{n} more messages and notices not shown: the console shows at most 50 broadcasts a second, and never holds the hub back]\n"
+        "[{n} more messages and notices not shown: the console shows at most 50 broadcasts a second, and never holds the hub back]"
     )
 }
 
-/// One event as one line of plain text for the operator, as a pipe or a file gets it.
+/// One event as one line of plain text for the operator, as a pipe or a file gets it:
+/// what clients said, as they said it.
 pub fn render(event: &ConsoleEvent) -> String {
-    match event {
-        ConsoleEvent::Message {
-            from,
-            name,
-            body,
-            broadcast,
-        } => {
-            let verb = if *broadcast { "broadcast" } else { "says" };
-            format!(
-                "[{} {verb}] {}\n",
-                who(*from, name),
-                String::from_utf8_lossy(body)
-            )
-        }
-        ConsoleEvent::NotShown(n) => not_shown(*n),
-        ConsoleEvent::Joined { id, name, kind } => {
-            format!("[{} joined as {kind}]\n", who(*id, name))
-        }
-        ConsoleEvent::Left { id, name } => format!("[{} left]\n", who(*id, name)),
-    }
+    render_with(event, Style::PLAIN, str::to_owned)
 }
 
 /// One event as one line for the operator's terminal: the words of [`render`], coloured
 /// by `style`, and with control characters from clients escaped, so a client can neither
 /// break the line nor drive the terminal.
 pub fn render_styled(event: &ConsoleEvent, style: Style) -> String {
+    render_with(event, style, printable)
+}
+
+/// The one rendering of an event, with what clients chose (names, bodies) passed through
+/// `shown`.
+fn render_with(event: &ConsoleEvent, style: Style, shown: impl Fn(&str) -> String) -> String {
     let line = match event {
         ConsoleEvent::Message {
             from,
@@ -275,22 +263,21 @@ pub fn render_styled(event: &ConsoleEvent, style: Style) -> String {
             broadcast,
         } => {
             let verb = if *broadcast { "broadcast" } else { "says" };
-            let sender = format!("[{} {verb}]", who(*from, &printable(name)));
+            let sender = format!("[{} {verb}]", who(*from, &shown(name)));
             format!(
                 "{} {}",
                 style.paint(Tone::Sender, &sender),
-                printable(&String::from_utf8_lossy(body))
+                shown(&String::from_utf8_lossy(body))
             )
         }
-        ConsoleEvent::NotShown(n) => style.paint(Tone::Problem, not_shown(*n).trim_end()),
+        ConsoleEvent::NotShown(n) => style.paint(Tone::Problem, &not_shown(*n)),
         ConsoleEvent::Joined { id, name, kind } => style.paint(
             Tone::Joined,
-            &format!("[{} joined as {kind}]", who(*id, &printable(name))),
+            &format!("[{} joined as {kind}]", who(*id, &shown(name))),
         ),
-        ConsoleEvent::Left { id, name } => style.paint(
-            Tone::Left,
-            &format!("[{} left]", who(*id, &printable(name))),
-        ),
+        ConsoleEvent::Left { id, name } => {
+            style.paint(Tone::Left, &format!("[{} left]", who(*id, &shown(name))))
+        }
     };
     line + "\n"
 }
