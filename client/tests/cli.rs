@@ -114,13 +114,7 @@ async fn listen_prints_plain_bodies_and_stops_at_count() {
 /// What `listen --format json --count 1` prints when a fake hub welcomes it and sends
 /// `frames`; the listener must exit 0.
 async fn listen_json_to(frames: Vec<Frame>) -> String {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let (mut side, _) = hub.accept_welcomed(0).await;
-        side.send_all(frames).await;
-        side.recv().await;
-    });
+    let endpoint = FakeHub::welcoming_and_sending(0, frames);
     let output = run(
         &endpoint,
         &["listen", "--format", "json", "--count", "1"],
@@ -149,11 +143,9 @@ async fn listen_json_prints_the_origin_of_a_message_from_another_hub() {
 
 #[tokio::test]
 async fn listen_reports_lag_and_gaps_on_stderr() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let (mut side, _) = hub.accept_welcomed(10).await;
-        side.send_all([
+    let endpoint = FakeHub::welcoming_and_sending(
+        10,
+        vec![
             broadcast(11, "a"),
             Frame::Lagged {
                 missed: 5,
@@ -161,10 +153,8 @@ async fn listen_reports_lag_and_gaps_on_stderr() {
             },
             broadcast(17, "b"),
             broadcast(19, "c"),
-        ])
-        .await;
-        side.recv().await;
-    });
+        ],
+    );
 
     let output = run(&endpoint, &["listen", "--count", "3"], b"").await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

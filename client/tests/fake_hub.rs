@@ -263,17 +263,13 @@ async fn next_event_yields_broadcasts_in_order() {
 
 #[tokio::test]
 async fn next_event_yields_lagged() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let (mut side, _) = hub.accept_welcomed(0).await;
-        side.send(Frame::Lagged {
+    let endpoint = FakeHub::welcoming_and_sending(
+        0,
+        vec![Frame::Lagged {
             missed: 500,
             next_seq: Seq(601),
-        })
-        .await;
-        side.recv().await;
-    });
+        }],
+    );
 
     let mut connection = connect(&endpoint).await;
     let event = connection.next_event().await.expect("event");
@@ -695,14 +691,8 @@ async fn a_buffered_ping_alone_is_no_event_ready() {
 
 #[tokio::test]
 async fn a_direct_message_is_an_event_of_its_own() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let (mut side, _) = hub.accept_welcomed(4).await;
-        side.send_all([direct("just you"), broadcast(5, "everyone")])
-            .await;
-        side.recv().await;
-    });
+    let endpoint =
+        FakeHub::welcoming_and_sending(4, vec![direct("just you"), broadcast(5, "everyone")]);
 
     let mut connection = connect(&endpoint).await;
     let event = connection.next_event().await.expect("event");
@@ -720,18 +710,14 @@ async fn a_direct_message_is_an_event_of_its_own() {
 
 #[tokio::test]
 async fn an_origin_belongs_to_the_next_broadcast_only() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let (mut side, _) = hub.accept_welcomed(0).await;
-        side.send_all([
+    let endpoint = FakeHub::welcoming_and_sending(
+        0,
+        vec![
             Frame::Origin(origin(12)),
             remote_broadcast(1, "from hub-a"),
             broadcast(2, "local"),
-        ])
-        .await;
-        side.recv().await;
-    });
+        ],
+    );
 
     let mut connection = connect(&endpoint).await;
     let (first, first_origin) = next_broadcast(&mut connection).await;
@@ -744,21 +730,17 @@ async fn an_origin_belongs_to_the_next_broadcast_only() {
 
 #[tokio::test]
 async fn an_origin_followed_by_another_event_is_dropped() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let (mut side, _) = hub.accept_welcomed(0).await;
-        side.send_all([
+    let endpoint = FakeHub::welcoming_and_sending(
+        0,
+        vec![
             Frame::Origin(origin(12)),
             Frame::Lagged {
                 missed: 1,
                 next_seq: Seq(2),
             },
             broadcast(2, "local"),
-        ])
-        .await;
-        side.recv().await;
-    });
+        ],
+    );
 
     let mut connection = connect(&endpoint).await;
     let event = connection.next_event().await.expect("event");
@@ -770,18 +752,14 @@ async fn an_origin_followed_by_another_event_is_dropped() {
 
 #[tokio::test]
 async fn an_origin_followed_by_a_ping_is_dropped() {
-    let hub = FakeHub::bind();
-    let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let (mut side, _) = hub.accept_welcomed(0).await;
-        side.send_all([
+    let endpoint = FakeHub::welcoming_and_sending(
+        0,
+        vec![
             Frame::Origin(origin(12)),
             Frame::Ping(5),
             broadcast(1, "local"),
-        ])
-        .await;
-        side.recv().await;
-    });
+        ],
+    );
 
     let mut connection = connect(&endpoint).await;
     let (broadcast, origin) = next_broadcast(&mut connection).await;

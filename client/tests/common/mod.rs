@@ -52,6 +52,19 @@ impl FakeHub {
         endpoint
     }
 
+    /// A fake hub that welcomes one client with `current_seq`, sends it `frames`, and
+    /// stays until the client goes. Returns its endpoint.
+    pub fn welcoming_and_sending(current_seq: u64, frames: Vec<Frame>) -> String {
+        let hub = FakeHub::bind();
+        let endpoint = hub.endpoint();
+        tokio::spawn(async move {
+            let (mut side, _) = hub.accept_welcomed(current_seq).await;
+            side.send_all(frames).await;
+            side.recv().await;
+        });
+        endpoint
+    }
+
     /// The endpoint clients connect to.
     pub fn endpoint(&self) -> String {
         self.endpoint.clone()
