@@ -170,12 +170,10 @@ pub struct Cli {
 
 /// One or more NATS server URLs, separated by commas.
 fn parse_nats_url(value: &str) -> Result<String, String> {
-    for one in value.split(',') {
-        one.trim()
-            .parse::<async_nats::ServerAddr>()
-            .map_err(|err| {
-                format!("`{one}` is not a NATS server address ({err}); give nats://HOST:PORT")
-            })?;
+    for one in pipehub::bridge::servers(value) {
+        one.parse::<async_nats::ServerAddr>().map_err(|err| {
+            format!("`{one}` is not a NATS server address ({err}); give nats://HOST:PORT")
+        })?;
     }
     Ok(value.to_owned())
 }

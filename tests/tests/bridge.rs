@@ -441,6 +441,18 @@ fn credentials_come_from_the_environment_and_never_reach_the_log() {
 }
 
 #[test]
+fn a_list_of_servers_is_tried_until_one_answers() {
+    let mut gone = NatsServer::start();
+    gone.stop();
+    let nats = NatsServer::start();
+    let scratch = Scratch::new();
+    let servers = format!("{}, {}", gone.url(), nats.url());
+    let hub = HubProcess::start(&scratch.endpoint("hub.sock"), &["--bridge", &servers]);
+    let bridge = hub.wait_for_bridge("connected");
+    assert_eq!(bridge["url"], servers.replace(' ', ""), "{bridge}");
+}
+
+#[test]
 fn a_user_and_password_from_the_environment_are_used_and_never_logged() {
     let nats = NatsServer::start_with(&["--user", "bob", "--pass", "s3cret-pass-4711"]);
     let scratch = Scratch::new();

@@ -51,13 +51,23 @@ impl BridgeConfig {
     pub fn shown_url(&self) -> String {
         redact(&self.url)
     }
+
+    /// The NATS servers to try, in the order given.
+    pub fn servers(&self) -> Vec<&str> {
+        servers(&self.url)
+    }
+}
+
+/// The servers of a `--bridge` value: one URL, or several separated by commas.
+pub fn servers(url: &str) -> Vec<&str> {
+    url.split(',').map(str::trim).collect()
 }
 
 /// `url` (one or several, comma-separated) without the user information of any.
 fn redact(url: &str) -> String {
-    url.split(',')
+    servers(url)
+        .into_iter()
         .map(|one| {
-            let one = one.trim();
             let rest = one.find("://").map_or(0, |i| i + 3);
             match one[rest..].find('@') {
                 Some(at) => format!("{}{}", &one[..rest], &one[rest + at + 1..]),

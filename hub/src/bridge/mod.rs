@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use config::{BridgeAuth, BridgeConfig, DEFAULT_SUBJECT};
+pub use config::{BridgeAuth, BridgeConfig, DEFAULT_SUBJECT, servers};
 pub(crate) use state::BridgeState;
 pub use state::LinkState;
 use state::{Complaint, fix_for};
@@ -141,7 +141,7 @@ async fn run(hub: Hub, state: Arc<BridgeState>, cursor: u64, stop: CancellationT
 async fn connect(state: &Arc<BridgeState>) -> Option<async_nats::Client> {
     let url = state.config.shown_url();
     let first = connect_options(state).await.ok()?;
-    match first.connect(state.config.url.as_str()).await {
+    match first.connect(state.config.servers()).await {
         Ok(client) => return Some(client),
         Err(err) => {
             let err = err.to_string();
@@ -158,7 +158,7 @@ async fn connect(state: &Arc<BridgeState>) -> Option<async_nats::Client> {
         .await
         .ok()?
         .retry_on_initial_connect();
-    match retrying.connect(state.config.url.as_str()).await {
+    match retrying.connect(state.config.servers()).await {
         Ok(client) => Some(client),
         Err(err) => {
             warn!(bridge = %url, "bridge: cannot connect: {err}; the bridge is off");
