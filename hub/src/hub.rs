@@ -226,6 +226,11 @@ impl Hub {
         self.shared.bridge.as_ref().map(|bridge| bridge.status())
     }
 
+    /// Where the bridge's connection stands; `None` when the hub is not bridged.
+    pub fn bridge_link(&self) -> Option<crate::bridge::LinkState> {
+        self.shared.bridge.as_ref().map(|bridge| bridge.link())
+    }
+
     /// The limits this hub runs with.
     pub fn config(&self) -> &Config {
         &self.shared.config

@@ -53,7 +53,7 @@ use prometheus_client::{
 use tokio::{net::TcpListener, sync::Semaphore};
 use tracing::{debug, warn};
 
-use crate::Hub;
+use crate::{Hub, bridge::LinkState};
 
 /// Scrape connections served at once; more wait to be accepted.
 pub const MAX_CONNECTIONS: usize = 32;
@@ -281,7 +281,7 @@ impl Collector for HubCollector {
                 &mut encoder,
                 "pipehub_bridge_up",
                 "1 while the bridge is connected to NATS, else 0",
-                i64::from(bridge.state == "connected"),
+                i64::from(hub.bridge_link() == Some(LinkState::Connected)),
             )?;
             counter(
                 &mut encoder,

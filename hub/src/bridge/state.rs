@@ -28,7 +28,8 @@ pub enum LinkState {
 }
 
 impl LinkState {
-    fn name(self) -> &'static str {
+    /// The state as the status report names it: `connecting`, `connected`, `down`.
+    pub fn name(self) -> &'static str {
         match self {
             LinkState::Connecting => "connecting",
             LinkState::Connected => "connected",

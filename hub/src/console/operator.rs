@@ -11,7 +11,7 @@ use super::{
     commands::{Command, Input},
     style::{Style, Tone},
 };
-use crate::Hub;
+use crate::{Hub, bridge::LinkState};
 
 /// What a typed line asks of the console, once it has been carried out.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,23 +42,29 @@ fn broadcast(hub: &Hub, text: &str, style: Style) -> String {
         Ok(seq) => {
             let stats = hub.stats();
             let listeners = (stats.listeners + stats.text_listeners) as u64;
-            let bridge = hub.bridge().map(|bridge| bridge.state);
+            let bridge = hub.bridge_link();
             let local = match listeners {
                 0 => None,
                 1 => Some("1 listener".to_owned()),
                 n => Some(format!("{n} listeners")),
             };
-            let note = match (local, bridge.as_deref()) {
+            let note = match (local, bridge) {
                 (None, None) => format!("[#{seq}: no listener is connected]"),
                 (Some(local), None) => format!("[#{seq} to {local}]"),
-                (None, Some("connected")) => format!("[#{seq} to the bridge; no listener here]"),
-                (Some(local), Some("connected")) => format!("[#{seq} to {local} and the bridge]"),
-                (None, Some(state)) => {
-                    format!("[#{seq}: no listener here, and not bridged: the bridge is {state}]")
+                (None, Some(LinkState::Connected)) => {
+                    format!("[#{seq} to the bridge; no listener here]")
                 }
-                (Some(local), Some(state)) => {
-                    format!("[#{seq} to {local}; not bridged: the bridge is {state}]")
+                (Some(local), Some(LinkState::Connected)) => {
+                    format!("[#{seq} to {local} and the bridge]")
                 }
+                (None, Some(state)) => format!(
+                    "[#{seq}: no listener here, and not bridged: the bridge is {}]",
+                    state.name()
+                ),
+                (Some(local), Some(state)) => format!(
+                    "[#{seq} to {local}; not bridged: the bridge is {}]",
+                    state.name()
+                ),
             };
             line_of(style, Tone::Note, &note)
         }
