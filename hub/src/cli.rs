@@ -171,9 +171,14 @@ pub struct Cli {
 /// One or more NATS server URLs, separated by commas.
 fn parse_nats_url(value: &str) -> Result<String, String> {
     for one in pipehub::bridge::servers(value) {
-        one.parse::<async_nats::ServerAddr>().map_err(|err| {
+        let address = one.parse::<async_nats::ServerAddr>().map_err(|err| {
             format!("`{one}` is not a NATS server address ({err}); give nats://HOST:PORT")
         })?;
+        if address.host().is_empty() {
+            return Err(format!(
+                "`{one}` names no host; give nats://HOST:PORT, such as nats://127.0.0.1:4222"
+            ));
+        }
     }
     Ok(value.to_owned())
 }
@@ -360,5 +365,8 @@ mod tests {
         assert!(parse_nats_url("nats://127.0.0.1:4222").is_ok());
         assert!(parse_nats_url("nats://a:1,nats://b:2").is_ok());
         assert!(parse_nats_url("http://[::1").is_err());
+        for empty in ["", "nats://", "nats://a:1,"] {
+            assert!(parse_nats_url(empty).is_err(), "{empty:?} accepted");
+        }
     }
 }
