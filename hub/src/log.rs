@@ -17,6 +17,7 @@
 
 use std::{
     collections::VecDeque,
+    convert::Infallible,
     io::{self, IoSlice},
     sync::{
         RwLock,
@@ -51,6 +52,48 @@ struct Ring {
     /// The sequence number of `frames[0]`.
     first: u64,
     bytes: usize,
+}
+
+impl Ring {
+    /// The oldest sequence number the log would keep once a frame of `size` bytes is
+    /// added: the newest `max_frames` frames within `max_bytes`, and always the new one.
+    fn first_kept_after_adding(&self, size: usize, max_frames: usize, max_bytes: usize) -> u64 {
+        let mut frames = self.frames.len() + 1;
+        let mut bytes = self.bytes + size;
+        let mut first = self.first;
+        for frame in &self.frames {
+            if frames <= max_frames && bytes <= max_bytes {
+                break;
+            }
+            frames -= 1;
+            bytes -= frame.len();
+            first += 1;
+        }
+        first
+    }
+}
+
+/// [`BroadcastLog::try_publish`] found no room: appending would evict a broadcast a live
+/// listener still needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Full {
+    /// The append fits once every live listener's cursor is at least this.
+    pub(crate) needed: u64,
+}
+
+/// Where the log would start once an entry is added: the oldest sequence number it keeps
+/// to stay within its bounds, and to stay within twice them.
+#[derive(Clone, Copy)]
+struct Keep {
+    within_bounds: u64,
+    within_twice_the_bounds: u64,
+}
+
+impl Keep {
+    /// Evict whatever the bounds require, whoever still needs it.
+    fn bounded(self) -> Result<u64, Infallible> {
+        Ok(self.within_bounds)
+    }
 }
 
 /// What [`BroadcastLog::read`] found at a cursor.
@@ -96,6 +139,12 @@ impl BroadcastLog {
             .len()
     }
 
+    /// The sequence number of the oldest broadcast the log holds (`tail + 1` if none): a
+    /// cursor below it has missed `first - cursor` broadcasts.
+    pub(crate) fn first(&self) -> u64 {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).first
+    }
+
     /// Bytes of broadcast bodies published so far.
     pub(crate) fn body_bytes(&self) -> u64 {
         self.body_bytes.load(Ordering::Relaxed)
@@ -133,40 +182,103 @@ impl BroadcastLog {
         &self.appended
     }
 
-    /// Encodes `body` as the next broadcast and appends it. Returns its sequence number.
+    /// Encodes `body` as the next broadcast and appends it, whoever is behind. Returns its
+    /// sequence number.
     pub(crate) fn publish(&self, sender: ClientId, body: &[u8]) -> Seq {
-        self.append(&[], sender, now_us(), body)
+        let Ok(seq) = self.append(&[], sender, now_us(), body, Keep::bounded);
+        seq
+    }
+
+    /// Encodes `body` as the next broadcast and appends it at once, but evicts nothing at
+    /// or after `gate` unless the log is over twice its bounds: the log stretches to hold
+    /// it rather than push a live listener's next broadcast out. For what may not wait and
+    /// comes at a person's pace (a line typed at the console). Returns its sequence number.
+    pub(crate) fn publish_stretching(&self, sender: ClientId, body: &[u8], gate: u64) -> Seq {
+        let Ok(seq) = self.append(&[], sender, now_us(), body, |keep| {
+            Ok::<_, Infallible>(
+                keep.within_bounds
+                    .min(gate)
+                    .max(keep.within_twice_the_bounds),
+            )
+        });
+        seq
+    }
+
+    /// Appends `body` as the next broadcast only if that evicts no broadcast at or after
+    /// `gate` (the oldest one a live listener still needs); otherwise appends nothing and
+    /// says how far the listeners must get first.
+    pub(crate) fn try_publish(
+        &self,
+        sender: ClientId,
+        body: &[u8],
+        gate: u64,
+    ) -> Result<Seq, Full> {
+        self.append(&[], sender, now_us(), body, |keep| {
+            if keep.within_bounds > gate {
+                Err(Full {
+                    needed: keep.within_bounds,
+                })
+            } else {
+                Ok(keep.within_bounds)
+            }
+        })
     }
 
     /// Appends a broadcast that came from another hub: `origin_frame` (its `ORIGIN`
     /// frame), then the `BROADCAST` of `body` from [`ClientId::REMOTE`] with this hub's
     /// next sequence number and the origin's timestamp. Returns the sequence number.
+    /// Never waits for listeners: the other hub cannot be paced.
     pub(crate) fn publish_remote(
         &self,
         origin_frame: &[u8],
         timestamp_us: u64,
         body: &[u8],
     ) -> Seq {
-        self.append(origin_frame, ClientId::REMOTE, timestamp_us, body)
+        let Ok(seq) = self.append(
+            origin_frame,
+            ClientId::REMOTE,
+            timestamp_us,
+            body,
+            Keep::bounded,
+        );
+        seq
     }
 
     /// Appends one entry: `prefix` (empty, or an `ORIGIN` frame), then the broadcast.
-    fn append(&self, prefix: &[u8], sender: ClientId, timestamp_us: u64, body: &[u8]) -> Seq {
+    /// `keep_from` decides, from where the log would start within its bounds (and within
+    /// twice them), the oldest sequence number to keep: everything before it is evicted.
+    /// Or it refuses, and nothing is appended.
+    fn append<E>(
+        &self,
+        prefix: &[u8],
+        sender: ClientId,
+        timestamp_us: u64,
+        body: &[u8],
+        keep_from: impl FnOnce(Keep) -> Result<u64, E>,
+    ) -> Result<Seq, E> {
+        let size = prefix.len() + BROADCAST_BODY_OFFSET + body.len();
         let seq = {
             let mut ring = self.ring.write().unwrap_or_else(|e| e.into_inner());
+            let (frames, bytes) = (self.max_frames, self.max_bytes);
+            let kept = keep_from(Keep {
+                within_bounds: ring.first_kept_after_adding(size, frames, bytes),
+                within_twice_the_bounds: ring.first_kept_after_adding(
+                    size,
+                    frames.saturating_mul(2),
+                    bytes.saturating_mul(2),
+                ),
+            })?;
             let seq = ring.first + ring.frames.len() as u64;
             // Encoded under the lock: the frame carries the sequence number, and frames
             // must enter the log in sequence order.
             let frame = encode_entry(prefix, Seq(seq), sender, timestamp_us, body);
             ring.bytes += frame.len();
             ring.frames.push_back(frame);
-            while ring.frames.len() > self.max_frames
-                || (ring.bytes > self.max_bytes && ring.frames.len() > 1)
-            {
+            while ring.first < kept {
                 if let Some(old) = ring.frames.pop_front() {
                     ring.bytes -= old.len();
-                    ring.first += 1;
                 }
+                ring.first += 1;
             }
             self.tail.store(seq, Ordering::Release);
             seq
@@ -174,7 +286,7 @@ impl BroadcastLog {
         self.body_bytes
             .fetch_add(body.len() as u64, Ordering::Relaxed);
         self.appended.notify_waiters();
-        Seq(seq)
+        Ok(Seq(seq))
     }
 
     /// Appends to `out` handles to the frames from sequence number `cursor` on, at most
@@ -444,6 +556,61 @@ mod tests {
         ));
         let would_block = log.write_from(1, 10, |_| Err(io::ErrorKind::WouldBlock.into()));
         assert_eq!(would_block.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_paced_append_evicts_nothing_at_or_after_the_gate() {
+        let log = BroadcastLog::new(4, usize::MAX);
+        for _ in 0..4 {
+            log.publish(ClientId::OPERATOR, b"m");
+        }
+        // The log is full: the next append evicts #1, which a cursor at 1 still needs.
+        assert_eq!(
+            log.try_publish(ClientId(5), b"m", 1),
+            Err(Full { needed: 2 })
+        );
+        assert_eq!(log.tail(), 4, "nothing was appended");
+        assert_eq!(log.try_publish(ClientId(5), b"m", 2), Ok(Seq(5)));
+        assert_eq!(log.first(), 2);
+    }
+
+    #[test]
+    fn a_paced_append_respects_the_byte_bound_too() {
+        let log = BroadcastLog::new(100, 250);
+        log.publish(ClientId::OPERATOR, &[0; 71]); // 100-byte frames
+        log.publish(ClientId::OPERATOR, &[0; 71]);
+        assert_eq!(
+            log.try_publish(ClientId(5), &[0; 171], 2),
+            Err(Full { needed: 3 }),
+            "a 200-byte frame fits only once both others are gone"
+        );
+        assert_eq!(log.try_publish(ClientId(5), &[0; 171], 3), Ok(Seq(3)));
+        assert_eq!((log.first(), log.len()), (3, 1));
+    }
+
+    #[test]
+    fn a_stretching_append_keeps_what_the_gate_protects_up_to_twice_the_bounds() {
+        let log = BroadcastLog::new(4, usize::MAX);
+        for _ in 0..8 {
+            log.publish_stretching(ClientId::OPERATOR, b"m", 1);
+        }
+        assert_eq!(
+            (log.first(), log.len()),
+            (1, 8),
+            "stretched, nothing evicted"
+        );
+        log.publish_stretching(ClientId::OPERATOR, b"m", 1);
+        assert_eq!(
+            (log.first(), log.len()),
+            (2, 8),
+            "never past twice the bounds"
+        );
+        log.publish_stretching(ClientId::OPERATOR, b"m", 10);
+        assert_eq!(
+            (log.first(), log.len()),
+            (7, 4),
+            "back within bounds once allowed"
+        );
     }
 
     #[test]
