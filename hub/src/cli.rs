@@ -7,6 +7,7 @@ use pipehub::{
     Config,
     access::{Access, Publishers},
     bridge::{BridgeAuth, BridgeConfig},
+    config::WhenBehind,
 };
 
 /// One hub, many listeners: a local broadcast hub on a Unix socket or a Windows named pipe
@@ -40,6 +41,18 @@ pub struct Cli {
     /// The most bytes of broadcasts the hub retains for clients that are behind.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     pub queue_bytes: usize,
+
+    /// When publishers send faster than listeners read: `wait` takes their messages only
+    /// as fast as the slowest listener that is reading, so such listeners miss nothing;
+    /// `skip` takes them at once, and a listener --queue behind skips ahead (told what it
+    /// missed), for the newest messages over complete ones.
+    #[arg(long, value_enum, default_value_t = WhenBehind::Wait)]
+    pub when_behind: WhenBehind,
+
+    /// Seconds a listener may take nothing while publishers wait for it; then they stop
+    /// waiting for it (it is told later what it missed), until it reads again.
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
+    pub stall_timeout: Duration,
 
     /// The largest frame (length field, in bytes) the hub accepts and sends.
     #[arg(long, default_value_t = pipehub_protocol::DEFAULT_MAX_FRAME,
@@ -302,6 +315,8 @@ impl Cli {
             allow_everyone: self.allow_everyone,
             access: self.access(),
             keepalive: Some(self.keepalive).filter(|d| !d.is_zero()),
+            when_behind: self.when_behind,
+            stall_timeout: self.stall_timeout,
             bridge: self.bridge(),
             ..Config::default()
         }

@@ -43,10 +43,45 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// On shutdown, how long clients get to receive what is queued for them and `BYE`.
     pub shutdown_timeout: Duration,
+    /// What happens when a publisher is faster than the listeners: wait for them, or
+    /// skip the listeners ahead.
+    pub when_behind: WhenBehind,
+    /// A listener that takes nothing for this long while publishers wait for it stops
+    /// holding them back (it is left behind and later told what it missed).
+    pub stall_timeout: Duration,
     /// The bridge to other hubs through NATS, run by [`crate::bridge::Bridge::start`];
     /// `None` serves local clients only.
     pub bridge: Option<BridgeConfig>,
 }
+
+/// What the hub does when publishers send faster than listeners read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum WhenBehind {
+    /// Pace publishers: the hub takes their messages only as fast as the slowest live
+    /// listener reads them, so a listener that keeps reading misses nothing. A listener
+    /// that stops for the stall timeout no longer holds publishers back.
+    #[default]
+    Wait,
+    /// Take publishers' messages at once; a listener more than the queue behind skips
+    /// ahead and is told with `LAGGED` how many it missed (the newest messages over
+    /// complete ones: telemetry, tickers).
+    Skip,
+}
+
+impl WhenBehind {
+    /// The flag's word for it: `wait` or `skip`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WhenBehind::Wait => "wait",
+            WhenBehind::Skip => "skip",
+        }
+    }
+}
+
+/// The default stall timeout: long enough that a listener that is reading never trips it
+/// (docs/performance.md, "Choosing the stall timeout"), short enough that a stopped one
+/// delays the others by a moment a person barely notices.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Default for Config {
     fn default() -> Self {
@@ -64,6 +99,8 @@ impl Default for Config {
             text_grace: Duration::from_millis(300),
             handshake_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
+            when_behind: WhenBehind::Wait,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
             bridge: None,
         }
     }

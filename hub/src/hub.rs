@@ -16,7 +16,8 @@ use crate::{
     Config, ConsoleEvent,
     bridge::BridgeState,
     console::CONSOLE_QUEUE,
-    log::{BroadcastLog, now_us},
+    log::{BroadcastLog, Full, now_us},
+    pacing::Pacer,
     registry::{ClientInfo, ClientKind, Registry},
 };
 
@@ -30,6 +31,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) instance: HubInstance,
     pub(crate) log: BroadcastLog,
+    pub(crate) pacer: Pacer,
     pub(crate) registry: Registry,
     next_id: AtomicU64,
     pub(crate) console: mpsc::Sender<ConsoleEvent>,
@@ -66,7 +68,7 @@ pub enum SendError {
 }
 
 /// Counters for the operator and for status requests.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
     pub listeners: usize,
     pub publishers: usize,
@@ -83,6 +85,12 @@ pub struct Stats {
     pub missed: u64,
     /// Broadcasts retained for clients that are behind and for replay.
     pub retained: usize,
+    /// Listeners publishers no longer wait for: they took nothing for the stall timeout.
+    pub stalled_listeners: usize,
+    /// Publishers whose messages the hub is not taking now, because listeners are behind.
+    pub paused_publishers: usize,
+    /// Seconds publishers (and piped operator input) spent paused, summed.
+    pub paused_seconds: f64,
     /// Connections turned away.
     pub refused: u64,
     /// Connections turned away, by reason: every reason the hub gives, 0 included.
@@ -109,6 +117,7 @@ impl Hub {
                 config.queue_frames.max(config.history_frames),
                 config.queue_bytes.max(config.history_bytes),
             ),
+            pacer: Pacer::new(config.when_behind, config.stall_timeout),
             config,
             instance: HubInstance(random_instance()),
             registry: Registry::default(),
@@ -129,10 +138,44 @@ impl Hub {
         )
     }
 
-    /// Broadcasts `body` from the operator console. Returns its sequence number.
+    /// Broadcasts `body` from the operator console at once, even when listeners are a
+    /// window behind: a typed line is never held back. While publishers are paced, the
+    /// log stretches to hold it rather than push out what a listener still needs (up to
+    /// twice its bounds). Returns its sequence number.
     pub fn publish(&self, body: &[u8]) -> Result<Seq, SendError> {
         self.shared.check_broadcast_size(body.len())?;
-        Ok(self.shared.log.publish(ClientId::OPERATOR, body))
+        let log = &self.shared.log;
+        Ok(match self.shared.pacer.gate() {
+            Some(gate) => log.publish_stretching(ClientId::OPERATOR, body, gate),
+            None => log.publish(ClientId::OPERATOR, body),
+        })
+    }
+
+    /// Broadcasts `body` from the operator once the listeners have room for it: paced
+    /// like a publisher (see [`crate::config::WhenBehind`]), for input piped into the hub.
+    /// Returns its sequence number.
+    pub async fn publish_paced(&self, body: &[u8]) -> Result<Seq, SendError> {
+        self.shared.check_broadcast_size(body.len())?;
+        let pacer = &self.shared.pacer;
+        let mut paused_at: Option<std::time::Instant> = None;
+        loop {
+            let room = pacer.room().notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.shared.publish_from(ClientId::OPERATOR, body) {
+                Ok(seq) => {
+                    if let Some(at) = paused_at {
+                        pacer.add_paused(at.elapsed());
+                    }
+                    return Ok(seq);
+                }
+                Err(full) => {
+                    paused_at.get_or_insert_with(std::time::Instant::now);
+                    pacer.ask(full.needed);
+                    room.await;
+                }
+            }
+        }
     }
 
     /// Sends `body` from the operator to client `to` alone, as a `DIRECT` frame (text
@@ -195,7 +238,10 @@ impl Hub {
 
     /// Every connected client, by ID.
     pub fn clients(&self) -> Vec<ClientInfo> {
-        self.shared.registry.snapshot(self.shared.log.tail())
+        let log = &self.shared.log;
+        // The tail first: a broadcast appended in between only makes `first` newer.
+        let tail = log.tail();
+        self.shared.registry.snapshot(tail, log.first())
     }
 
     /// The hub's counters now.
@@ -212,6 +258,9 @@ impl Hub {
             lagged_clients: clients.iter().filter(|c| c.missed > 0).count(),
             missed: clients.iter().map(|c| c.missed).sum(),
             retained: self.shared.log.len(),
+            stalled_listeners: clients.iter().filter(|c| c.stalled).count(),
+            paused_publishers: clients.iter().filter(|c| c.paused).count(),
+            paused_seconds: self.shared.pacer.paused_seconds(),
             refused: self.shared.refused.load(Ordering::Relaxed),
             refused_by_reason: REFUSE_REASONS
                 .iter()
@@ -238,6 +287,15 @@ impl Hub {
 }
 
 impl Shared {
+    /// Appends a broadcast from `sender` if the listeners have room for it (always, in
+    /// `skip` mode); otherwise says how far they must get first.
+    pub(crate) fn publish_from(&self, sender: ClientId, body: &[u8]) -> Result<Seq, Full> {
+        match self.pacer.gate() {
+            Some(gate) => self.log.try_publish(sender, body, gate),
+            None => Ok(self.log.publish(sender, body)),
+        }
+    }
+
     /// Counts a connection turned away with `code`.
     pub(crate) fn count_refusal(&self, code: RefuseCode) {
         self.refused.fetch_add(1, Ordering::Relaxed);

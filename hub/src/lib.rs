@@ -13,6 +13,8 @@
 //!   bounded log; a client is a cursor into it. Its writer sends a slice of the log with
 //!   one vectored write; a client that falls behind the log's oldest frame is told exactly
 //!   how many broadcasts it missed.
+//! - `pacing`: publishers are taken only as fast as the slowest live listener reads;
+//!   a listener that stops reading for the stall timeout is left behind.
 //! - `registry`: who is connected, for the console and for shutdown.
 //! - [`console`]: the operator's side: lines in, client messages and notices out; on a
 //!   terminal, line editing and commands (`/list`, `/to`, `/kick`, ...).
@@ -30,6 +32,7 @@ pub mod console;
 mod hub;
 mod log;
 pub mod metrics;
+mod pacing;
 mod registry;
 pub mod server;
 mod status;

@@ -63,8 +63,14 @@ pub struct ClientInfo {
     pub connected_at: SystemTime,
     /// Broadcasts published but not yet taken by this client's writer.
     pub queued: u64,
-    /// Broadcasts this client missed because it fell behind.
+    /// Broadcasts this client missed because it fell behind: those it was told of, and
+    /// those already gone from the log that it has not reached yet.
     pub missed: u64,
+    /// A listener that took nothing for the stall timeout while publishers waited for it:
+    /// they no longer wait for it, until it reads again.
+    pub stalled: bool,
+    /// A publisher whose messages the hub is not taking now: the listeners are behind.
+    pub paused: bool,
 }
 
 /// Most direct messages that may wait for one client.
@@ -80,6 +86,20 @@ pub(crate) struct ClientHandle {
     /// The next sequence number the writer will take (listeners).
     pub(crate) cursor: AtomicU64,
     pub(crate) missed: AtomicU64,
+    /// Writes to the client that took bytes, ever: how pacing tells a listener that
+    /// reads from one that stopped.
+    pub(crate) writes: AtomicU64,
+    /// Pacing's watch on a listener publishers wait for (see `pacing`): its `writes`
+    /// when it was first found holding them back ([`UNWATCHED`] while it is not), and
+    /// since when, in microseconds of [`clock_us`].
+    pub(crate) watched_writes: AtomicU64,
+    pub(crate) watched_since_us: AtomicU64,
+    /// Publishers no longer wait for this listener: it took nothing for the stall
+    /// timeout. Cleared when it takes something again.
+    pub(crate) stalled: AtomicBool,
+    /// When this publisher was paused, in microseconds of the hub's clock; 0 while the
+    /// hub takes its messages.
+    pub(crate) paused_since_us: AtomicU64,
     /// When the client last sent anything, in milliseconds of the hub's clock;
     /// [`NO_KEEPALIVE`] for clients that cannot answer a keepalive `PING`.
     last_heard_ms: AtomicU64,
@@ -102,13 +122,22 @@ pub(crate) struct Mailbox {
     pub(crate) silent: Option<Duration>,
 }
 
+/// `watched_writes` of a listener pacing is not watching.
+pub(crate) const UNWATCHED: u64 = u64::MAX;
+
 /// `last_heard_ms` of a client that keepalive leaves alone.
 const NO_KEEPALIVE: u64 = u64::MAX;
 
 /// Milliseconds since this process first asked: the keepalive clock.
 fn clock_ms() -> u64 {
+    clock_us() / 1000
+}
+
+/// Microseconds since this process first asked: the hub's clock for keepalive and pacing,
+/// cheap to keep in an atomic.
+pub(crate) fn clock_us() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+    u64::try_from(START.get_or_init(Instant::now).elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 impl ClientHandle {
@@ -126,6 +155,11 @@ impl ClientHandle {
             connected_at: SystemTime::now(),
             cursor: AtomicU64::new(0),
             missed: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            watched_writes: AtomicU64::new(UNWATCHED),
+            watched_since_us: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
+            paused_since_us: AtomicU64::new(0),
             last_heard_ms: AtomicU64::new(if kind == ClientKind::Text {
                 NO_KEEPALIVE
             } else {
@@ -182,7 +216,8 @@ impl ClientHandle {
     /// silent at twice the interval is closed.
     pub(crate) fn check_keepalive(&self, interval: Duration) {
         let heard = self.last_heard_ms.load(Ordering::Relaxed);
-        if heard == NO_KEEPALIVE {
+        // A paused publisher is silent because the hub is not reading it.
+        if heard == NO_KEEPALIVE || self.paused_since_us.load(Ordering::Relaxed) != 0 {
             return;
         }
         let silent = Duration::from_millis(clock_ms().saturating_sub(heard));
@@ -203,11 +238,17 @@ impl ClientHandle {
         std::mem::take(&mut *self.mailbox.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    pub(crate) fn info(&self, tail: u64) -> ClientInfo {
-        let queued = if self.kind.listens() {
-            (tail + 1).saturating_sub(self.cursor.load(Ordering::Relaxed))
+    /// What the console shows of this client, with `tail` the newest broadcast and
+    /// `first` the oldest the log still holds.
+    pub(crate) fn info(&self, tail: u64, first: u64) -> ClientInfo {
+        let (queued, gone) = if self.kind.listens() {
+            let cursor = self.cursor.load(Ordering::Relaxed);
+            (
+                (tail + 1).saturating_sub(cursor),
+                first.saturating_sub(cursor),
+            )
         } else {
-            0
+            (0, 0)
         };
         ClientInfo {
             id: self.id,
@@ -216,7 +257,9 @@ impl ClientHandle {
             peer: self.peer,
             connected_at: self.connected_at,
             queued,
-            missed: self.missed.load(Ordering::Relaxed),
+            missed: self.missed.load(Ordering::Relaxed) + gone,
+            stalled: self.stalled.load(Ordering::Relaxed),
+            paused: self.paused_since_us.load(Ordering::Relaxed) != 0,
         }
     }
 }
@@ -257,12 +300,21 @@ impl Registry {
         }
     }
 
-    /// Every client's current state, sorted by client ID.
-    pub(crate) fn snapshot(&self, tail: u64) -> Vec<ClientInfo> {
+    /// Runs `f` on every client that receives broadcasts.
+    pub(crate) fn for_each_listener(&self, mut f: impl FnMut(&ClientHandle)) {
+        for entry in self.clients.iter() {
+            if entry.value().kind.listens() {
+                f(entry.value());
+            }
+        }
+    }
+
+    /// Every client's current state, sorted by client ID (see [`ClientHandle::info`]).
+    pub(crate) fn snapshot(&self, tail: u64, first: u64) -> Vec<ClientInfo> {
         let mut all: Vec<_> = self
             .clients
             .iter()
-            .map(|entry| entry.value().info(tail))
+            .map(|entry| entry.value().info(tail, first))
             .collect();
         all.sort_by_key(|info| info.id);
         all

@@ -39,6 +39,15 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
     tokio::pin!(shutdown);
 
     tasks.spawn(crate::status::sample_rates(hub.clone(), stop.clone()).in_current_span());
+    let pacer_hub = hub.clone();
+    let pacer_stop = stop.clone();
+    tasks.spawn(
+        async move {
+            let shared = &pacer_hub.shared;
+            crate::pacing::run(&shared.pacer, &shared.registry, pacer_stop).await;
+        }
+        .in_current_span(),
+    );
     if let Some(interval) = hub.shared.config.keepalive {
         tasks.spawn(keepalive(hub.clone(), interval, stop.clone()).in_current_span());
     }

@@ -1,5 +1,6 @@
-//! A client that stops reading never delays anyone else, and is later told exactly
-//! what it missed.
+//! With `--when-behind skip`, a client that stops reading never delays anyone else, and
+//! is later told exactly what it missed. (How pacing treats it, the default, is in
+//! `pacing.rs`.)
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::{
 
 use bytes::Bytes;
 use common::{RawClient, TestHub, test_config, within};
-use pipehub::Config;
+use pipehub::{Config, config::WhenBehind};
 use pipehub_protocol::{Frame, Role};
 
 #[tokio::test]
@@ -21,6 +22,7 @@ async fn stalled_listener_does_not_delay_others_and_learns_its_exact_loss() {
     const MESSAGES: u64 = 10_000;
     let config = Config {
         queue_frames: 1024,
+        when_behind: WhenBehind::Skip,
         ..test_config()
     };
     let hub = TestHub::with_config(config).await;

@@ -1,8 +1,10 @@
 //! What a client sends: reading without holding a buffer while the client is quiet,
 //! frames from framed clients, lines from text clients, and telling a half-close (a
-//! read-only tool) from a client that is gone.
+//! read-only tool) from a client that is gone; a publisher's messages are taken as
+//! broadcasts when the listeners have room for them, and the client is paused until then.
 
 use super::*;
+use crate::registry::clock_us;
 
 impl Connection {
     /// Reads what is available. Returns whether new bytes arrived; handles end of input.
@@ -50,7 +52,10 @@ impl Connection {
         if self.kind == ClientKind::Text {
             self.consume_lines(name).await;
         } else {
-            while let Some(frame) = self.codec.decode(&mut self.rbuf)? {
+            // A paused publisher's later frames wait, in order, behind its pending message.
+            while self.pending.is_none()
+                && let Some(frame) = self.codec.decode(&mut self.rbuf)?
+            {
                 self.handle_frame(frame, name).await?;
             }
         }
@@ -74,10 +79,7 @@ impl Connection {
                             ),
                         ));
                     }
-                    self.hub.log.publish(self.id, &body);
-                    if self.hub.console_takes_broadcast() {
-                        self.hub.show_event(self.message(name, body, true));
-                    }
+                    self.take_broadcast(body, name);
                 } else {
                     self.hub
                         .tell_operator(self.message(name, body, false))
@@ -134,6 +136,61 @@ impl Connection {
             self.hub
                 .tell_operator(self.message(name, line, false))
                 .await;
+        }
+    }
+
+    /// Takes a publisher's message as a broadcast or, when the listeners have no room for
+    /// it, keeps it pending: the client is not read again until it is taken.
+    fn take_broadcast(&mut self, body: Bytes, name: &str) {
+        match self.hub.publish_from(self.id, &body) {
+            Ok(_) => {
+                self.end_pause();
+                if self.hub.console_takes_broadcast() {
+                    self.hub.show_event(self.message(name, body, true));
+                }
+            }
+            Err(full) => {
+                if let Some(handle) = &self.handle {
+                    let now = clock_us().max(1);
+                    let _ = handle.paused_since_us.compare_exchange(
+                        0,
+                        now,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                }
+                self.hub.pacer.ask(full.needed);
+                self.pending = Some(body);
+            }
+        }
+    }
+
+    /// Tries the pending message again; returns whether it was taken (then the client
+    /// may be read again).
+    pub(super) fn retry_pending(&mut self, name: &str) -> bool {
+        match self.pending.take() {
+            Some(body) => {
+                self.take_broadcast(body, name);
+                self.pending.is_none()
+            }
+            None => true,
+        }
+    }
+
+    /// Counts the time the publisher was paused, if it was; it is heard from again.
+    pub(super) fn end_pause(&mut self) {
+        let Some(handle) = &self.handle else {
+            return;
+        };
+        if handle.paused_since_us.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let since = handle.paused_since_us.swap(0, Ordering::Relaxed);
+        if since != 0 {
+            let paused = Duration::from_micros(clock_us().saturating_sub(since));
+            self.hub.pacer.add_paused(paused);
+            // Its silence was the hub's doing, not the client's.
+            handle.heard_from();
         }
     }
 

@@ -9,8 +9,13 @@
 //! Output, in order of priority at each frame boundary: control frames for this client
 //! alone (`WELCOME`, `PONG`, `LAGGED`, `BYE`, `ERROR`), then broadcasts from the client's
 //! cursor in the log. A writer that is busy never needs waking; an idle one sleeps on the
-//! log's "appended" notification. A client that stops reading only stops its own cursor;
-//! the log moves on, and the client is later told exactly how much it missed.
+//! log's "appended" notification.
+//!
+//! A publisher's message the log has no room for (listeners are a window behind, see
+//! `pacing`) is kept as `pending`, and the client is not read until it is taken: the
+//! publisher is paced through its own socket. A listener that stops reading holds
+//! publishers back for the stall timeout at most; then the log moves on, and the client
+//! is later told exactly how much it missed.
 
 use std::{
     collections::VecDeque,
@@ -91,6 +96,7 @@ pub(crate) fn serve(
         out: VecDeque::new(),
         offset: 0,
         control: VecDeque::new(),
+        pending: None,
         cursor: None,
         // A connection that speaks is framed until it turns out to be a text client.
         kind: ClientKind::Framed(Role::Listener),
@@ -124,7 +130,8 @@ enum Wake {
     Mail,
     Writable,
     Readable,
-    Appended,
+    /// The log grew (an idle listener), or the gate moved (a paused publisher).
+    Notified,
 }
 
 /// Why a connection ends.
@@ -173,6 +180,9 @@ struct Connection {
     offset: usize,
     /// Frames for this client alone, sent at the next frame boundary.
     control: VecDeque<Bytes>,
+    /// A publisher's message the log has no room for yet; nothing more is read from the
+    /// client until it is taken.
+    pending: Option<Bytes>,
     /// The sequence number of the next broadcast to send; `None` for a client that
     /// receives no broadcasts.
     cursor: Option<u64>,
@@ -210,6 +220,9 @@ impl Connection {
             .store(self.cursor.unwrap_or(0), Ordering::Relaxed);
         self.handle = Some(Arc::clone(&handle));
         let _registration = hub.registry.register(Arc::clone(&handle));
+        if let Some(cursor) = self.cursor {
+            hub.pacer.join(cursor);
+        }
         debug!(kind = kind.name(), name, "client joined");
         self.hub.show_event(ConsoleEvent::Joined {
             id: self.id,
@@ -220,6 +233,10 @@ impl Connection {
             Ok(()) => End::Done,
             Err(end) => end,
         };
+        if let Some(cursor) = self.cursor {
+            hub.pacer.left(cursor);
+        }
+        self.end_pause();
         self.place = None;
         debug!(kind = kind.name(), name, "client left");
         self.hub
@@ -246,14 +263,28 @@ impl Connection {
                 self.refill();
             }
             let want_write = !self.out.is_empty();
-            let can_read = !self.read_closed && self.control.len() < CONTROL_LIMIT;
-            if !want_write && !can_read && self.cursor.is_none() {
+            let paused = self.pending.is_some();
+            let can_read = !self.read_closed && self.control.len() < CONTROL_LIMIT && !paused;
+            if !want_write && !can_read && !paused && self.cursor.is_none() {
                 return Ok(()); // a publisher that stopped sending and has everything
             }
-            let mut appended = std::pin::pin!(hub.log.appended().notified());
+            // Besides its socket and mailbox, an idle listener waits for the log to grow,
+            // a paused publisher for room in it.
             let idle = !want_write && self.cursor.is_some();
-            if idle {
-                appended.as_mut().enable();
+            let notify = if paused {
+                hub.pacer.room()
+            } else {
+                hub.log.appended()
+            };
+            let mut notified = std::pin::pin!(notify.notified());
+            if paused {
+                notified.as_mut().enable();
+                if self.retry_pending(name) {
+                    Box::pin(self.consume_input(name)).await?;
+                    continue;
+                }
+            } else if idle {
+                notified.as_mut().enable();
                 if self.cursor.is_some_and(|c| c <= hub.log.tail()) {
                     continue;
                 }
@@ -273,8 +304,8 @@ impl Connection {
                 if can_read && let Poll::Ready(ready) = self.stream.poll_read_ready(cx) {
                     return Poll::Ready(ready.map(|()| Wake::Readable));
                 }
-                if idle && appended.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Ok(Wake::Appended));
+                if (idle || paused) && notified.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ok(Wake::Notified));
                 }
                 Poll::Pending
             })
@@ -289,7 +320,7 @@ impl Connection {
                         Box::pin(self.consume_input(name)).await?;
                     }
                 }
-                Wake::Appended => {}
+                Wake::Notified => {}
             }
         }
     }

@@ -30,7 +30,7 @@ impl Connection {
                         };
                         self.out.push_back(lagged.to_bytes());
                     }
-                    self.cursor = Some(next);
+                    self.move_cursor(next);
                     continue;
                 }
                 Read::Empty => {}
@@ -65,6 +65,7 @@ impl Connection {
                         if taken == 0 {
                             return Ok(());
                         }
+                        self.took_bytes();
                         continue;
                     }
                     Ok(Written::Empty) => return Ok(()),
@@ -88,7 +89,12 @@ impl Connection {
                 count += 1;
             }
             match self.stream.try_write_vectored(&slices[..count]) {
-                Ok(n) => self.advance(n),
+                Ok(n) => {
+                    self.advance(n);
+                    if n > 0 {
+                        self.took_bytes();
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
@@ -98,12 +104,34 @@ impl Connection {
 
     /// Moves the cursor past `n` frames taken from the log.
     fn advance_cursor(&mut self, n: usize) {
-        if let Some(cursor) = self.cursor.as_mut() {
-            *cursor += n as u64;
+        if let Some(cursor) = self.cursor {
             self.hub.log.count_deliveries(n);
-            if let Some(handle) = &self.handle {
-                handle.cursor.store(*cursor, Ordering::Relaxed);
-            }
+            self.move_cursor(cursor + n as u64);
+        }
+    }
+
+    /// Moves the cursor forward to `to`, and says so to the registry and to pacing.
+    fn move_cursor(&mut self, to: u64) {
+        let Some(from) = self.cursor.replace(to) else {
+            return;
+        };
+        if let Some(handle) = &self.handle {
+            // SeqCst: pacing reads cursors after publishing what it waits for, and
+            // `advanced` reads that after this store; one of the two sees the other.
+            handle.cursor.store(to, Ordering::SeqCst);
+            self.hub.pacer.advanced(from, to);
+        }
+    }
+
+    /// The client took bytes: progress that tells pacing it is reading.
+    fn took_bytes(&self) {
+        if let (Some(handle), Some(cursor)) = (&self.handle, self.cursor) {
+            // Only this task writes the count: no read-modify-write needed.
+            let writes = handle.writes.load(Ordering::Relaxed);
+            handle
+                .writes
+                .store(writes.wrapping_add(1), Ordering::Relaxed);
+            self.hub.pacer.took(handle, cursor);
         }
     }
 

@@ -60,7 +60,8 @@ pub enum ConsoleEvent {
 /// How many console events may wait for the printer.
 pub(crate) const CONSOLE_QUEUE: usize = 1024;
 
-/// Reads operator lines from `input` and broadcasts each one, until end of input.
+/// Reads operator lines from `input` and broadcasts each one, until end of input, paced
+/// like a publisher: while listeners are a window behind, input is not read.
 /// Returns how many lines were broadcast.
 pub async fn broadcast_lines(hub: &Hub, mut input: impl AsyncBufRead + Unpin) -> io::Result<u64> {
     let mut line = Vec::new();
@@ -76,7 +77,7 @@ pub async fn broadcast_lines(hub: &Hub, mut input: impl AsyncBufRead + Unpin) ->
                 line.pop();
             }
         }
-        match hub.publish(&line) {
+        match hub.publish_paced(&line).await {
             Ok(_) => count += 1,
             Err(err) => tracing::warn!("line not broadcast: {err}"),
         }
