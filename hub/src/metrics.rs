@@ -25,6 +25,9 @@
 //! | `pipehub_log_retained_broadcasts` | gauge | broadcasts the log holds now |
 //! | `pipehub_log_capacity_broadcasts` | gauge | the most it holds (`--queue`, `--history`) |
 //! | `pipehub_client_backlog_max_broadcasts` | gauge | the furthest any client is behind |
+//! | `pipehub_listeners_stalled` | gauge | listeners publishers no longer wait for |
+//! | `pipehub_publishers_paused` | gauge | publishers not read now: listeners are behind |
+//! | `pipehub_publishers_paused_seconds_total` | counter | seconds publishers spent paused |
 //! | `pipehub_bridge_up` | gauge | 1 while connected to NATS, else 0 (only with `--bridge`) |
 //! | `pipehub_bridge_outages_total` | counter | times the NATS connection was lost |
 //! | `pipehub_bridge_messages_total{outcome}` | counter | broadcasts through the bridge |
@@ -276,6 +279,25 @@ impl Collector for HubCollector {
             "The most broadcasts any one client has yet to take",
             gauge(backlog),
         )?;
+        single_gauge(
+            &mut encoder,
+            "pipehub_listeners_stalled",
+            "Listeners publishers no longer wait for: they took nothing for --stall-timeout",
+            gauge(stats.stalled_listeners),
+        )?;
+        single_gauge(
+            &mut encoder,
+            "pipehub_publishers_paused",
+            "Publishers the hub is not reading now, because listeners are a window behind",
+            gauge(stats.paused_publishers),
+        )?;
+        let paused = encoder.encode_descriptor(
+            "pipehub_publishers_paused_seconds",
+            "Seconds publishers (and input piped into the hub) spent paused, summed",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(stats.paused_seconds).encode(paused)?;
         if let Some(bridge) = hub.bridge() {
             single_gauge(
                 &mut encoder,

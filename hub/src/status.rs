@@ -134,6 +134,11 @@ impl Hub {
                 now_us: micros(SystemTime::now()),
                 max_clients: config.max_clients as u64,
                 max_frame: config.max_frame,
+                queue_frames: config.queue_frames as u64,
+                history_frames: config.history_frames as u64,
+                when_behind: config.when_behind.name().to_owned(),
+                stall_timeout_ms: u64::try_from(config.stall_timeout.as_millis())
+                    .unwrap_or(u64::MAX),
             },
             stats: StatusStats {
                 clients: (stats.listeners + stats.publishers + stats.text_listeners) as u64,
@@ -150,6 +155,9 @@ impl Hub {
                 missed: stats.missed,
                 retained: stats.retained as u64,
                 refused: stats.refused,
+                stalled_listeners: stats.stalled_listeners as u64,
+                paused_publishers: stats.paused_publishers as u64,
+                paused_s: (stats.paused_seconds * 1000.0).round() / 1000.0,
             },
             bridge: self.bridge(),
             clients: clients
@@ -167,6 +175,8 @@ impl Hub {
                     connected_at_us: micros(c.connected_at),
                     queued: c.queued,
                     missed: c.missed,
+                    stalled: c.stalled,
+                    paused: c.paused,
                 })
                 .collect(),
             requested_by: requested_by.map(|id| id.0),

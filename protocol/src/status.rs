@@ -76,6 +76,21 @@ pub struct HubStatus {
     pub max_clients: u64,
     /// The largest frame the hub accepts and sends (`--max-frame`).
     pub max_frame: u32,
+    /// How many broadcasts a listener may be behind (`--queue`; as in `WELCOME`).
+    #[serde(default)]
+    pub queue_frames: u64,
+    /// How many of the latest broadcasts a connecting client may have replayed
+    /// (`--history`).
+    #[serde(default)]
+    pub history_frames: u64,
+    /// `wait` (publishers are paced by the listeners that read) or `skip` (listeners a
+    /// window behind skip ahead); `--when-behind`.
+    #[serde(default)]
+    pub when_behind: String,
+    /// Milliseconds a listener may take nothing while publishers wait for it before they
+    /// stop waiting for it (`--stall-timeout`).
+    #[serde(default)]
+    pub stall_timeout_ms: u64,
 }
 
 /// The hub's counters.
@@ -108,6 +123,15 @@ pub struct StatusStats {
     pub retained: u64,
     /// Connections turned away since the hub started.
     pub refused: u64,
+    /// Listeners publishers no longer wait for: they took nothing for the stall timeout.
+    #[serde(default)]
+    pub stalled_listeners: u64,
+    /// Publishers whose messages the hub is not taking now: the listeners are behind.
+    #[serde(default)]
+    pub paused_publishers: u64,
+    /// Seconds publishers (and input piped into the hub) spent paused, summed.
+    #[serde(default)]
+    pub paused_s: f64,
 }
 
 /// One connected client.
@@ -127,8 +151,16 @@ pub struct ClientStatus {
     pub connected_at_us: u64,
     /// Broadcasts published but not yet handed to this client.
     pub queued: u64,
-    /// Broadcasts this client missed because it fell behind.
+    /// Broadcasts this client missed because it fell behind: told of, or already gone
+    /// from the hub before it reached them.
     pub missed: u64,
+    /// A listener that took nothing for the stall timeout while publishers waited for it;
+    /// they no longer wait for it until it reads again.
+    #[serde(default)]
+    pub stalled: bool,
+    /// A publisher the hub is not reading now, because the listeners are behind.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 impl StatusReport {
@@ -191,8 +223,9 @@ pub fn clients_table(report: &StatusReport) -> String {
         "CONNECTED",
         "QUEUED",
         "MISSED",
+        "STATE",
     ];
-    let rows: Vec<[String; 8]> = report
+    let rows: Vec<[String; 9]> = report
         .clients
         .iter()
         .map(|c| {
@@ -214,6 +247,7 @@ pub fn clients_table(report: &StatusReport) -> String {
                 format!("{} ago", duration(age)),
                 c.queued.to_string(),
                 c.missed.to_string(),
+                state(c).to_owned(),
             ]
         })
         .collect();
@@ -224,7 +258,7 @@ pub fn clients_table(report: &StatusReport) -> String {
         }
     }
     // Numbers are right-aligned, words left-aligned.
-    let right = [true, false, false, true, true, true, true, true];
+    let right = [true, false, false, true, true, true, true, true, false];
     let mut out = String::new();
     let mut line = |cells: &[String]| {
         let mut text = String::new();
@@ -252,6 +286,18 @@ pub fn clients_table(report: &StatusReport) -> String {
         let _ = writeln!(out, "* client {id} is this status request");
     }
     out
+}
+
+/// A client's pacing state in a word: `stalled` (a listener publishers no longer wait
+/// for), `paused` (a publisher the hub is not reading now), or `-`.
+fn state(client: &ClientStatus) -> &'static str {
+    if client.stalled {
+        "stalled"
+    } else if client.paused {
+        "paused"
+    } else {
+        "-"
+    }
 }
 
 /// The hub and its counters, one fact per line, for a person.
@@ -299,6 +345,27 @@ pub fn stats_text(report: &StatusReport) -> String {
         "retained    {} (for clients behind, and replay)",
         count(s.retained, "message")
     );
+    match hub.when_behind.as_str() {
+        "wait" => {
+            let _ = writeln!(
+                out,
+                "pacing      publishers wait for listeners (stall timeout {} ms): {} paused now, \
+                 {:.1} s paused in all; {} stalled",
+                hub.stall_timeout_ms,
+                count(s.paused_publishers, "publisher"),
+                s.paused_s,
+                count(s.stalled_listeners, "listener"),
+            );
+        }
+        "skip" => {
+            let _ = writeln!(
+                out,
+                "pacing      none: a listener {} behind skips ahead",
+                count(hub.queue_frames, "message")
+            );
+        }
+        _ => {} // a hub from before pacing
+    }
     let _ = writeln!(out, "refused     {}", count(s.refused, "connection"));
     if let Some(bridge) = &report.bridge {
         let since = hub.now_us.saturating_sub(bridge.since_us) / 1_000_000;
@@ -414,6 +481,10 @@ mod tests {
                 now_us: started + 75_000_000,
                 max_clients: 100_000,
                 max_frame: 1_048_576,
+                queue_frames: 4096,
+                history_frames: 1024,
+                when_behind: "wait".into(),
+                stall_timeout_ms: 1000,
             },
             stats: StatusStats {
                 clients: 2,
@@ -430,6 +501,9 @@ mod tests {
                 missed: 4,
                 retained: 12,
                 refused: 0,
+                stalled_listeners: 1,
+                paused_publishers: 0,
+                paused_s: 2.25,
             },
             clients: vec![
                 ClientStatus {
@@ -442,6 +516,8 @@ mod tests {
                     connected_at_us: started + 5_000_000,
                     queued: 0,
                     missed: 0,
+                    stalled: false,
+                    paused: false,
                 },
                 ClientStatus {
                     id: 12,
@@ -453,6 +529,8 @@ mod tests {
                     connected_at_us: started + 70_000_000,
                     queued: 3,
                     missed: 4,
+                    stalled: true,
+                    paused: false,
                 },
             ],
             requested_by: None,
@@ -466,9 +544,9 @@ mod tests {
         assert_eq!(
             table,
             "\
-ID  NAME   ROLE       UID    PID  CONNECTED  QUEUED  MISSED
- 1  alice  listener  1000  31337  1m10s ago       0       0
-12  -      text         -      -     5s ago       3       4
+ID  NAME   ROLE       UID    PID  CONNECTED  QUEUED  MISSED  STATE
+ 1  alice  listener  1000  31337  1m10s ago       0       0  -
+12  -      text         -      -     5s ago       3       4  stalled
 "
         );
     }
@@ -513,6 +591,7 @@ broadcast   12 messages, 2.9 KiB, 0.5/s over the last 10 s
 delivered   20 messages, 1.0/s over the last 10 s
 lagged      1 client, 4 messages missed in all
 retained    12 messages (for clients behind, and replay)
+pacing      publishers wait for listeners (stall timeout 1000 ms): 0 publishers paused now, 2.2 s paused in all; 1 listener stalled
 refused     0 connections
 "
         );

@@ -206,6 +206,8 @@ fn expected_status_example() -> StatusReport {
         connected_at_us,
         queued: 0,
         missed: 0,
+        stalled: false,
+        paused: false,
     };
     StatusReport {
         hub: HubStatus {
@@ -216,6 +218,10 @@ fn expected_status_example() -> StatusReport {
             now_us: started + 75_000_000,
             max_clients: 100_000,
             max_frame: 1_048_576,
+            queue_frames: 4096,
+            history_frames: 1024,
+            when_behind: "wait".into(),
+            stall_timeout_ms: 1000,
         },
         stats: StatusStats {
             clients: 2,
@@ -232,6 +238,9 @@ fn expected_status_example() -> StatusReport {
             missed: 0,
             retained: 12,
             refused: 0,
+            stalled_listeners: 0,
+            paused_publishers: 0,
+            paused_s: 0.0,
         },
         clients: vec![
             client(1, "alice", 31337, started + 5_000_000),

@@ -119,6 +119,9 @@ fn metrics_follow_broadcasts_deliveries_and_refusals() {
     assert_eq!(typed.get("pipehub_log_retained_broadcasts"), 3.0);
     assert_eq!(typed.get("pipehub_lagged_clients"), 0.0);
     assert_eq!(typed.get("pipehub_missed_broadcasts"), 0.0);
+    assert_eq!(typed.get("pipehub_listeners_stalled"), 0.0);
+    assert_eq!(typed.get("pipehub_publishers_paused"), 0.0);
+    assert_eq!(typed.get("pipehub_publishers_paused_seconds_total"), 0.0);
 
     // A publisher streams 500 messages; scrapes meanwhile only ever see the counters
     // grow, up to the total. Its stdin stays open, so it stays connected.
