@@ -273,6 +273,14 @@ impl HubProcess {
         }
     }
 
+    /// Waits for `n` more listeners to join (notices of other clients are skipped).
+    pub fn wait_for_listeners(&self, n: usize) {
+        for _ in 0..n {
+            self.stdout
+                .until(|line| line.contains(" joined as listener"));
+        }
+    }
+
     /// Checks that the hub still serves: starts a new `listen` client, waits for `joins`
     /// join notices on the console (the new client's, and any others still coming in),
     /// types `line`, and checks the client received it and the hub is still running.
