@@ -19,9 +19,12 @@
 //! one decrements the count as its cursor crosses (`threshold`): one atomic load per
 //! listener write, and a wake-up only when the last one crosses, not one per listener.
 //!
-//! A listener that takes nothing for the stall timeout while publishers wait for it is
-//! **stalled** (Aeron's receiver timeout): it no longer holds them back, so a stopped
-//! listener delays the others once, by at most that timeout. When it takes bytes again it
+//! A listener whose process takes nothing for the stall timeout while publishers wait for
+//! it is **stalled** (Aeron's receiver timeout): it no longer holds them back, so a
+//! stopped listener delays the others once, by at most that timeout. Liveness is judged
+//! per process (the peer's pid, where the platform gives it): a process that reads many
+//! connections in turn, such as a load tool, reads each one only now and then, and is
+//! alive while it takes bytes on any of them. When a stalled listener takes bytes again it
 //! rejoins the paced set at its cursor; what was evicted meanwhile it is told of with
 //! `LAGGED`, exactly as before.
 //!
@@ -29,6 +32,7 @@
 //! and listeners a window behind skip ahead.
 
 use std::{
+    collections::HashMap,
     sync::{
         Mutex,
         atomic::{AtomicI64, AtomicU64, Ordering::*},
@@ -39,11 +43,11 @@ use std::{
 use pipehub_protocol::ClientId;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 use crate::{
     config::WhenBehind,
-    registry::{ClientHandle, Registry, UNWATCHED, clock_us},
+    registry::{ClientHandle, NOT_PROBED, Registry, clock_us},
 };
 
 /// The pacing state one hub shares between publishers, listeners and the pacer task.
@@ -125,7 +129,7 @@ impl Pacer {
     pub(crate) fn took(&self, listener: &ClientHandle, cursor: u64) {
         if listener.stalled.load(Relaxed) && listener.stalled.swap(false, SeqCst) {
             self.join(cursor);
-            info!(client_id = %listener.id, "a stalled listener reads again; publishers wait for it again");
+            debug!(client_id = %listener.id, "a stalled listener reads again; publishers wait for it again");
         }
     }
 
@@ -177,15 +181,29 @@ impl Pacer {
             let mut behind = 0;
             let mut next_stall = None::<u64>;
             let mut stalled = Vec::new();
-            registry.for_each_listener(|listener| match self.watch(listener, wanted, now) {
-                Watched::Ahead(cursor) => gate = gate.min(cursor),
-                Watched::Behind { cursor, stalls_at } => {
-                    gate = gate.min(cursor);
-                    behind += 1;
-                    next_stall = Some(next_stall.map_or(stalls_at, |at| at.min(stalls_at)));
+            // When each reading process was last seen taking bytes on any connection.
+            let mut last_read: HashMap<Reader, u64> = HashMap::new();
+            registry.for_each_listener(|listener| {
+                if let Some(at) = self.note_progress(listener, wanted, now) {
+                    let last = last_read.entry(Reader::of(listener)).or_insert(at);
+                    *last = (*last).max(at);
                 }
-                Watched::Stalled(Some(id)) => stalled.push(id),
-                Watched::Stalled(None) => {}
+            });
+            registry.for_each_listener(|listener| {
+                match self.watch(listener, wanted, now, &last_read) {
+                    Watched::Ahead(cursor) => gate = gate.min(cursor),
+                    Watched::Behind {
+                        cursor,
+                        look_again_at,
+                    } => {
+                        gate = gate.min(cursor);
+                        behind += 1;
+                        next_stall =
+                            Some(next_stall.map_or(look_again_at, |at| at.min(look_again_at)));
+                    }
+                    Watched::Stalled(Some(id)) => stalled.push(id),
+                    Watched::Stalled(None) => {}
+                }
             });
             {
                 let guard = self.joins.lock().unwrap_or_else(|e| e.into_inner());
@@ -196,7 +214,7 @@ impl Pacer {
             }
             if !stalled.is_empty() {
                 warn!(
-                    clients = ?stalled.iter().map(|id| id.0).collect::<Vec<_>>(),
+                    clients = %some_ids(&stalled),
                     "{} took nothing for {} ms while publishers waited: publishers go on \
                      without {}, and each will be told exactly what it missed",
                     listeners(stalled.len()),
@@ -225,32 +243,76 @@ impl Pacer {
         }
     }
 
-    /// Where `listener` stands against the gate `wanted`, at `now`; stalls it if it took
-    /// nothing for the stall timeout.
-    fn watch(&self, listener: &ClientHandle, wanted: u64, now: u64) -> Watched {
+    /// Notes whether `listener` took bytes since the last pass, and whether it is behind
+    /// `wanted`. Returns when it was last seen taking bytes; `None` if it is stalled.
+    fn note_progress(&self, listener: &ClientHandle, wanted: u64, now: u64) -> Option<u64> {
+        if listener.stalled.load(SeqCst) {
+            return None;
+        }
+        let writes = listener.writes.load(Relaxed);
+        if listener.watched_writes.swap(writes, Relaxed) != writes {
+            listener.last_progress_us.store(now, Relaxed);
+            listener.behind_since_us.store(now, Relaxed);
+            listener.last_unread.store(NOT_PROBED, Relaxed);
+        } else if listener.cursor.load(SeqCst) >= wanted {
+            // Holding nobody back: its stall clock starts once it does.
+            listener.behind_since_us.store(now, Relaxed);
+            listener.last_unread.store(NOT_PROBED, Relaxed);
+        }
+        Some(listener.last_progress_us.load(Relaxed))
+    }
+
+    /// Where `listener` stands against the gate `wanted`, at `now`. It stalls once it has
+    /// held publishers back for the stall timeout while neither it nor any other
+    /// connection of its process (`last_read`) took bytes: a process that reads many
+    /// connections in turn (a load tool, a service with several subscriptions) reads
+    /// each of them only now and then.
+    fn watch(
+        &self,
+        listener: &ClientHandle,
+        wanted: u64,
+        now: u64,
+        last_read: &HashMap<Reader, u64>,
+    ) -> Watched {
         if listener.stalled.load(SeqCst) {
             return Watched::Stalled(None);
         }
         let cursor = listener.cursor.load(SeqCst);
         if cursor >= wanted {
-            listener.watched_writes.store(UNWATCHED, Relaxed);
             return Watched::Ahead(cursor);
         }
-        let writes = listener.writes.load(Relaxed);
-        if listener.watched_writes.swap(writes, Relaxed) != writes {
-            // First found behind, or it took something since: watch it from now.
-            listener.watched_since_us.store(now, Relaxed);
+        // A listener that joined since the first look has only just started.
+        let process_read = last_read.get(&Reader::of(listener)).copied().unwrap_or(now);
+        let mut since = listener.behind_since_us.load(Relaxed).max(process_read);
+        // The hub writes to a slow reader only when most of its socket buffer is free, so
+        // a reader slower than a buffer per stall timeout takes no new bytes for longer
+        // than that. Once it has held publishers back for a while, ask the kernel every
+        // quarter of the timeout whether it read any of what it has.
+        let probe_every = (self.stall_timeout_us / 4).max(1);
+        if now >= since.saturating_add(probe_every)
+            && let Some(unread) = listener.probe.unread_bytes()
+        {
+            let before = listener.last_unread.swap(unread, Relaxed);
+            if before != NOT_PROBED && unread < before {
+                listener.behind_since_us.store(now, Relaxed);
+                since = now;
+            }
         }
-        let stalls_at = listener
-            .watched_since_us
-            .load(Relaxed)
-            .saturating_add(self.stall_timeout_us);
+        let stalls_at = since.saturating_add(self.stall_timeout_us);
+        let first_probe = since.saturating_add(probe_every);
+        let next_look = if now < first_probe {
+            first_probe
+        } else {
+            stalls_at.min(now.saturating_add(probe_every))
+        };
         if now >= stalls_at {
             listener.stalled.store(true, SeqCst);
-            listener.watched_writes.store(UNWATCHED, Relaxed);
             Watched::Stalled(Some(listener.id))
         } else {
-            Watched::Behind { cursor, stalls_at }
+            Watched::Behind {
+                cursor,
+                look_again_at: next_look,
+            }
         }
     }
 
@@ -262,12 +324,30 @@ impl Pacer {
     }
 }
 
+/// Who reads a listener's connection: its process where the platform says which, else
+/// the connection alone.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Reader {
+    Process(i32),
+    Connection(ClientId),
+}
+
+impl Reader {
+    fn of(listener: &ClientHandle) -> Reader {
+        match listener.peer.and_then(|peer| peer.pid) {
+            Some(pid) => Reader::Process(pid),
+            None => Reader::Connection(listener.id),
+        }
+    }
+}
+
 /// Where one listener stands in a pass.
 enum Watched {
     /// At or past what the publishers need.
     Ahead(u64),
-    /// Holding them back; it stalls at `stalls_at` unless it takes something.
-    Behind { cursor: u64, stalls_at: u64 },
+    /// Holding them back; the pacer looks at it again at `look_again_at` (to probe
+    /// whether it read, or to stall it).
+    Behind { cursor: u64, look_again_at: u64 },
     /// Stalled: in this pass (its ID), or before.
     Stalled(Option<ClientId>),
 }
@@ -278,6 +358,21 @@ fn listeners(n: usize) -> String {
     } else {
         format!("{n} listeners")
     }
+}
+
+/// The first few of `ids`, and how many more: a log line stays a line.
+fn some_ids(ids: &[ClientId]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = ids
+        .iter()
+        .take(SHOWN)
+        .map(|id| id.0.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > SHOWN {
+        text.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    text
 }
 
 fn them(n: usize) -> &'static str {

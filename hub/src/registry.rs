@@ -19,7 +19,7 @@ use dashmap::DashMap;
 use pipehub_protocol::{ClientId, Frame, Role};
 use tokio::sync::Notify;
 
-use crate::access::Peer;
+use crate::{access::Peer, transport::UnreadProbe};
 
 /// How a client is served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,11 +89,17 @@ pub(crate) struct ClientHandle {
     /// Writes to the client that took bytes, ever: how pacing tells a listener that
     /// reads from one that stopped.
     pub(crate) writes: AtomicU64,
-    /// Pacing's watch on a listener publishers wait for (see `pacing`): its `writes`
-    /// when it was first found holding them back ([`UNWATCHED`] while it is not), and
-    /// since when, in microseconds of [`clock_us`].
+    /// Pacing's watch on a listener (see `pacing`), kept by its passes: `writes` as the
+    /// last pass saw it; when a pass last saw it take bytes; and since when it has held
+    /// publishers back without taking any (times in microseconds of [`clock_us`]).
     pub(crate) watched_writes: AtomicU64,
-    pub(crate) watched_since_us: AtomicU64,
+    pub(crate) last_progress_us: AtomicU64,
+    pub(crate) behind_since_us: AtomicU64,
+    /// How pacing asks how much of what was written the client has not read yet, and the
+    /// answer it last got while the client held publishers back ([`NOT_PROBED`] before
+    /// the first).
+    pub(crate) probe: UnreadProbe,
+    pub(crate) last_unread: AtomicU64,
     /// Publishers no longer wait for this listener: it took nothing for the stall
     /// timeout. Cleared when it takes something again.
     pub(crate) stalled: AtomicBool,
@@ -122,8 +128,8 @@ pub(crate) struct Mailbox {
     pub(crate) silent: Option<Duration>,
 }
 
-/// `watched_writes` of a listener pacing is not watching.
-pub(crate) const UNWATCHED: u64 = u64::MAX;
+/// `last_unread` before pacing first probed the client in its current wait.
+pub(crate) const NOT_PROBED: u64 = u64::MAX;
 
 /// `last_heard_ms` of a client that keepalive leaves alone.
 const NO_KEEPALIVE: u64 = u64::MAX;
@@ -146,6 +152,7 @@ impl ClientHandle {
         kind: ClientKind,
         name: String,
         peer: Option<Peer>,
+        probe: UnreadProbe,
     ) -> ClientHandle {
         ClientHandle {
             id,
@@ -156,8 +163,11 @@ impl ClientHandle {
             cursor: AtomicU64::new(0),
             missed: AtomicU64::new(0),
             writes: AtomicU64::new(0),
-            watched_writes: AtomicU64::new(UNWATCHED),
-            watched_since_us: AtomicU64::new(0),
+            watched_writes: AtomicU64::new(0),
+            last_progress_us: AtomicU64::new(clock_us()),
+            behind_since_us: AtomicU64::new(clock_us()),
+            probe,
+            last_unread: AtomicU64::new(NOT_PROBED),
             stalled: AtomicBool::new(false),
             paused_since_us: AtomicU64::new(0),
             last_heard_ms: AtomicU64::new(if kind == ClientKind::Text {

@@ -9,7 +9,7 @@
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub use unix::{Listener, Stream, peer, peer_closed};
+pub use unix::{Listener, Stream, UnreadProbe, peer, peer_closed};
 
 #[cfg(windows)]
 mod pipe_security;
@@ -18,7 +18,7 @@ mod windows;
 #[cfg(windows)]
 pub use pipe_security::{PipeAccess, current_user_sid};
 #[cfg(windows)]
-pub use windows::{Listener, Stream, peer, peer_closed};
+pub use windows::{Listener, Stream, UnreadProbe, peer, peer_closed};
 
 /// Why the endpoint could not be served. Each message names the cause and the fix.
 #[derive(Debug)]

@@ -280,3 +280,38 @@ async fn piped_operator_input_is_paced_like_a_publisher() {
     every_one(&seqs);
     assert_eq!(within(lines).await.expect("task").expect("read"), BURST);
 }
+
+#[tokio::test]
+async fn a_slow_listener_that_keeps_reading_is_never_stalled() {
+    use tokio::io::AsyncReadExt;
+    // A text listener reading 4 KiB every 8 ms, about 500 KB/s: it reads all along, but
+    // the hub finds room in its socket less often than every stall timeout (the kernel
+    // says a socket is writable only once most of its buffer is free).
+    let stall = Duration::from_millis(300);
+    let hub = TestHub::with_config(paced(stall)).await;
+    let mut slow = RawClient::connect(&hub.endpoint).await;
+    hub.wait_for_clients(1).await;
+    let publisher = burst(&hub.endpoint).await;
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let lines = within(async {
+        loop {
+            let n = slow.stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "the hub closed the text listener");
+            text.extend_from_slice(&chunk[..n]);
+            let lines = text.iter().filter(|&&b| b == b'\n').count() as u64;
+            if lines == BURST {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(8)).await;
+        }
+    })
+    .await;
+    assert_eq!(lines, BURST);
+    let expected: Vec<u8> = (1..=BURST)
+        .flat_map(|i| [&body(i)[..], b"\n"].concat())
+        .collect();
+    assert!(text == expected, "every line, in order");
+    within(publisher).await.expect("publisher");
+    assert_eq!(hub.hub.stats().stalled_listeners, 0);
+}

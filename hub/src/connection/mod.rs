@@ -214,7 +214,14 @@ impl Connection {
             self.rbuf = BytesMut::new();
         }
         let hub = Arc::clone(&self.hub);
-        let handle = Arc::new(ClientHandle::new(self.id, kind, name.clone(), self.peer));
+        let probe = transport::UnreadProbe::of(&self.stream);
+        let handle = Arc::new(ClientHandle::new(
+            self.id,
+            kind,
+            name.clone(),
+            self.peer,
+            probe,
+        ));
         handle
             .cursor
             .store(self.cursor.unwrap_or(0), Ordering::Relaxed);

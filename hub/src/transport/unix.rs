@@ -305,3 +305,63 @@ pub fn peer_closed(stream: &Stream) -> bool {
     let ready = unsafe { libc::poll(&mut fd, 1, 0) };
     ready < 0 || fd.revents & (libc::POLLHUP | libc::POLLERR) != 0
 }
+
+/// Asks the kernel, from elsewhere and later, how much of what the hub wrote to one
+/// connection its peer has not read yet: how pacing sees a slow listener read, even
+/// while the hub has nothing to write to it.
+///
+/// It holds the connection's descriptor number, not the descriptor: it is valid only
+/// while the connection is open, and the registry keeps it only that long (a client
+/// leaves the registry before its socket is closed).
+#[derive(Clone, Copy, Debug)]
+pub struct UnreadProbe(std::os::fd::RawFd);
+
+impl UnreadProbe {
+    pub fn of(stream: &Stream) -> UnreadProbe {
+        use std::os::fd::AsRawFd;
+        UnreadProbe(stream.as_raw_fd())
+    }
+
+    /// Bytes written to the connection and not yet read by the peer; `None` where the
+    /// platform cannot say.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub fn unread_bytes(self) -> Option<u64> {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) on a socket writes one int, the bytes in its send
+        // queue, into `queued`; the descriptor is open (see the type's docs).
+        let rc = unsafe { libc::ioctl(self.0, libc::TIOCOUTQ, &mut queued) };
+        (rc == 0).then(|| u64::try_from(queued).unwrap_or(0))
+    }
+
+    /// Bytes written to the connection and not yet read by the peer; `None` where the
+    /// platform cannot say.
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    pub fn unread_bytes(self) -> Option<u64> {
+        let mut queued: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: SO_NWRITE writes one int, the bytes not yet sent from the socket's
+        // buffer, into `queued`, and its size into `len`; the descriptor is open.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.0,
+                libc::SOL_SOCKET,
+                libc::SO_NWRITE,
+                (&raw mut queued).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0).then(|| u64::try_from(queued).unwrap_or(0))
+    }
+
+    /// Bytes written to the connection and not yet read by the peer; `None` where the
+    /// platform cannot say.
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios"
+    )))]
+    pub fn unread_bytes(self) -> Option<u64> {
+        None
+    }
+}

@@ -142,3 +142,19 @@ pub fn peer(_stream: &Stream) -> Option<crate::access::Peer> {
 pub fn peer_closed(_stream: &Stream) -> bool {
     true
 }
+
+/// How pacing would ask how much of what the hub wrote a client has not read yet. A named
+/// pipe does not say, so pacing watches the hub's own writes alone.
+#[derive(Clone, Copy, Debug)]
+pub struct UnreadProbe;
+
+impl UnreadProbe {
+    pub fn of(_stream: &Stream) -> UnreadProbe {
+        UnreadProbe
+    }
+
+    /// Always `None`: a named pipe does not say.
+    pub fn unread_bytes(self) -> Option<u64> {
+        None
+    }
+}
