@@ -117,6 +117,9 @@ fn a_stopped_listener_costs_the_others_one_stall_timeout_and_learns_its_exact_lo
     hub.wait_for_listeners(1);
     signal(&stopped.child, libc::SIGSTOP);
     let hindered = burst_to_ten(&hub, &scratch);
+    eprintln!(
+        "ten listeners had the burst after {unhindered:?}; with one more stopped, after {hindered:?}"
+    );
     // One stall timeout (1 s by default), once, not once per message or per window.
     assert!(
         hindered < unhindered + Duration::from_secs(5),
