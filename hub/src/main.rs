@@ -31,16 +31,21 @@ fn main() -> ExitCode {
     };
     // While the console's line editor owns the terminal, log lines go through it.
     let log_route = LogRoute::default();
+    // At a terminal the console's own notices say what happens; the log adds only what
+    // goes wrong. A service (stdin not a terminal: systemd, a pipe, a file) logs what it
+    // does too.
+    let interactive =
+        demo.is_some() || (std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
     tracing_subscriber::fmt()
         .with_writer(log_route.clone())
         .with_ansi(std::io::stderr().is_terminal() && colour_allowed())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // The demo is for a newcomer's eyes: only what goes wrong. The NATS
-                // client's own lines are left out: the bridge reports each of its events
-                // once, in the hub's words (RUST_LOG=async_nats=debug shows them).
+                // The NATS client's own lines are left out: the bridge reports each of
+                // its events once, in the hub's words (RUST_LOG=async_nats=debug shows
+                // them).
                 .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new(if demo.is_some() {
+                    tracing_subscriber::EnvFilter::new(if interactive {
                         "warn,async_nats=off"
                     } else {
                         "info,async_nats=off"
@@ -82,9 +87,10 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
+    // Before anything else, above all before the console's line editor starts.
+    let shutdown = shutdown_signal();
     let address = endpoint::resolve(&cli.endpoint);
     let config = cli.config();
-    raise_fd_limit(config.max_clients);
     // Under systemd socket activation the socket is passed in, not bound here.
     let inherited = match activation::inherited_listener() {
         Ok(inherited) => inherited,
@@ -110,6 +116,8 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
             };
         }
     };
+    // Once the endpoint is ours: a hub that cannot start says only why.
+    raise_fd_limit(config.max_clients);
     let metrics = match cli.metrics {
         Some(address) => match MetricsServer::bind(address).await {
             Ok(metrics) => Some(metrics),
@@ -169,7 +177,7 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
     activation::notify_ready(&listener.endpoint());
     server::serve(&hub, listener, async {
         tokio::select! {
-            () = shutdown_signal() => {}
+            () = shutdown => {}
             () = stop.cancelled() => {}
         }
         activation::notify_stopping();
@@ -257,25 +265,51 @@ fn banner(endpoint: &str, address: &str, hub: &Hub, on_terminal: bool) -> String
     )
 }
 
-/// Completes on Ctrl-C, or on SIGTERM where there is one.
-async fn shutdown_signal() {
+/// Catches Ctrl-C (SIGINT), and SIGTERM where there is one, from this call on; the
+/// future completes on the first of them.
+///
+/// The handlers are installed here, not when the future is first polled: the console's
+/// line editor saves the signal dispositions it finds when it starts and puts them back
+/// after each line, so a handler installed after it would be undone, and Ctrl-C after
+/// the end of the console's input (the terminal back in cooked mode) would kill the hub
+/// without `BYE`. Call it before the console starts.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Ok(mut only), Err(_)) | (Err(_), Ok(mut only)) => {
+                    only.recv().await;
+                }
+                (Err(err), Err(_)) => {
+                    tracing::warn!(%err, "cannot catch Ctrl-C or SIGTERM; stop the hub with /quit");
+                    std::future::pending::<()>().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        let ctrl_c = tokio::signal::windows::ctrl_c();
+        async move {
+            match ctrl_c {
+                Ok(mut ctrl_c) => {
+                    ctrl_c.recv().await;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "cannot catch Ctrl-C; stop the hub with /quit");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
     }
 }

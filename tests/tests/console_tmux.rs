@@ -284,6 +284,46 @@ fn ctrl_d_ends_the_console_input_and_the_hub_keeps_serving() {
 }
 
 #[test]
+fn ctrl_c_after_ctrl_d_stops_the_hub_gracefully() {
+    // It was a race between the line editor and the hub's Ctrl-C handler, lost more often
+    // on a busy machine: a few rounds, with the hub busy broadcasting to a listener.
+    for round in 0..3 {
+        let hub = TerminalHub::start();
+        let mut alice = hub.listener("alice", 1);
+        hub.tmux.type_line(&format!("round {round}"));
+        assert_eq!(alice.next(), format!("round {round}"));
+        hub.tmux.press(&["C-d"]);
+        hub.tmux.wait_for_text("the hub keeps serving");
+        let numbers: String = (0..20_000).map(|i| format!("{i}\n")).collect();
+        let mut send = client(&hub.endpoint, &["send"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("send");
+        let mut input = send.stdin.take().expect("stdin");
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = input.write_all(numbers.as_bytes());
+        });
+        hub.tmux.press(&["C-c"]);
+        hub.tmux.wait_for_text("[exited 0]");
+        assert!(
+            !Path::new(&hub.endpoint).exists(),
+            "round {round}: endpoint removed"
+        );
+        let stderr = Lines::spawn(alice.child.stderr.take().expect("stderr"));
+        assert_eq!(
+            pipehub_tests::wait_timeout(&mut alice.child).code(),
+            Some(0),
+            "round {round}: the listener was told BYE"
+        );
+        assert!(stderr.rest().join("\n").contains("shutdown"));
+        let _ = send.kill();
+        let _ = send.wait();
+        let _ = writer.join();
+    }
+}
+
+#[test]
 fn colour_only_without_no_color() {
     let coloured = TerminalHub::start();
     coloured.tmux.type_line("/nope");
