@@ -221,6 +221,36 @@ fn forward_events(
     Ok(())
 }
 
+/// Most bytes of a broadcast the console echoes.
+const ECHO_LIMIT: usize = 200;
+
+/// The part of `body` the console echoes, cut between characters, and how many bytes
+/// are left out.
+fn echo_of(body: &[u8]) -> (&[u8], usize) {
+    if body.len() <= ECHO_LIMIT {
+        return (body, 0);
+    }
+    let mut end = ECHO_LIMIT;
+    // Back off over UTF-8 continuation bytes, so no character is cut in two.
+    while end > 0 && body[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    (&body[..end], body.len() - end)
+}
+
+/// `999000` as `999,000`.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// `client 3 (alice)`, or `client 3` for a client without a name; for a broadcast from
 /// another hub, its name says who (`operator of hub-b`).
 fn who(id: ClientId, name: &str) -> String {
@@ -265,10 +295,22 @@ fn render_with(event: &ConsoleEvent, style: Style, shown: impl Fn(&str) -> Strin
         } => {
             let verb = if *broadcast { "broadcast" } else { "says" };
             let sender = format!("[{} {verb}]", who(*from, &shown(name)));
+            // What a client says to the operator is shown whole; a broadcast is only
+            // echoed, and a long one would bury the console.
+            let (text, rest) = if *broadcast {
+                echo_of(body)
+            } else {
+                (body.as_ref(), 0)
+            };
+            let cut = if rest > 0 {
+                style.paint(Tone::Note, &format!(" … {} more bytes", grouped(rest)))
+            } else {
+                String::new()
+            };
             format!(
-                "{} {}",
+                "{} {}{cut}",
                 style.paint(Tone::Sender, &sender),
-                shown(&String::from_utf8_lossy(body))
+                shown(&String::from_utf8_lossy(text))
             )
         }
         ConsoleEvent::NotShown(n) => style.paint(Tone::Problem, &not_shown(*n)),
@@ -313,6 +355,34 @@ mod tests {
         ] {
             assert_eq!(render_styled(&event, Style::PLAIN), render(&event));
         }
+    }
+
+    #[test]
+    fn a_long_broadcast_is_echoed_cut_with_a_byte_count() {
+        let body = Bytes::from("é".repeat(500_000)); // 1,000,000 bytes
+        let line = render(&ConsoleEvent::Message {
+            from: ClientId(7),
+            name: String::new(),
+            body: body.clone(),
+            broadcast: true,
+        });
+        assert_eq!(
+            line,
+            format!(
+                "[client 7 broadcast] {} … 999,800 more bytes\n",
+                "é".repeat(100)
+            )
+        );
+        // What a client says to the operator is shown whole.
+        let says = render(&ConsoleEvent::Message {
+            from: ClientId(7),
+            name: String::new(),
+            body,
+            broadcast: false,
+        });
+        assert!(says.len() > 1_000_000);
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_234_567), "1,234,567");
     }
 
     #[test]
