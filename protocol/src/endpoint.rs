@@ -83,6 +83,11 @@ const DOTNET_DEFAULT_TEMP: &str = "/tmp/";
 /// Why an endpoint given on the command line or in `PIPEHUB_ENDPOINT` cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
+    /// An empty endpoint (`--endpoint ""`, or `PIPEHUB_ENDPOINT` set to nothing).
+    #[error(
+        "the endpoint is empty; give a socket path or {PIPE_PREFIX}NAME, or leave --endpoint (and PIPEHUB_ENDPOINT) out for the default"
+    )]
+    Empty,
     /// `pipe:` with nothing after it.
     #[error("`{PIPE_PREFIX}` needs a pipe name, as in `{PIPE_PREFIX}testpipe`")]
     EmptyPipeName,
@@ -93,10 +98,13 @@ pub enum EndpointError {
     PipeNameWithSeparator { endpoint: String, separator: char },
 }
 
-/// Checks an endpoint as the user wrote it: a `pipe:NAME` must have a NAME without `/` or
+/// Checks an endpoint as the user wrote it: it must not be empty, a `pipe:NAME` must have a NAME without `/` or
 /// `\` (a Windows pipe name cannot contain `\`, and on Unix NAME is part of one file
 /// name). Any other endpoint is a platform address and is checked when it is used.
 pub fn validate(endpoint: &str) -> Result<(), EndpointError> {
+    if endpoint.is_empty() {
+        return Err(EndpointError::Empty);
+    }
     let Some(name) = pipe_name(endpoint) else {
         return Ok(());
     };
@@ -244,6 +252,12 @@ mod tests {
         assert_eq!(pipe_name("pipe:testpipe"), Some("testpipe"));
         assert_eq!(pipe_name("/tmp/pipe:x"), None);
         assert_eq!(pipe_name("testpipe"), None);
+    }
+
+    #[test]
+    fn an_empty_endpoint_names_nothing() {
+        assert_eq!(validate(""), Err(EndpointError::Empty));
+        assert!(parse("").is_err());
     }
 
     #[test]

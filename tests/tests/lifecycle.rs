@@ -179,3 +179,25 @@ fn a_wrong_argument_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--queue"), "{stderr}");
 }
+
+#[test]
+fn an_empty_endpoint_is_a_usage_error_for_both_programs() {
+    for program in ["pipehub", "pipehub-client"] {
+        let mut command = Command::new(binary(program));
+        command.args(["--endpoint", ""]);
+        if program == "pipehub-client" {
+            command.arg("listen");
+        }
+        let output = command
+            .env_remove("PIPEHUB_ENDPOINT")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the program");
+        assert_eq!(output.status.code(), Some(2), "{program}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("the endpoint is empty"),
+            "{program}: {stderr}"
+        );
+    }
+}
