@@ -59,7 +59,8 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(i64::from(pipehub_protocol::MIN_MAX_FRAME)..))]
     pub max_frame: u32,
 
-    /// Most clients served at once; further connections wait until one leaves.
+    /// Most clients served at once; a client past it is refused with "hub full"
+    /// (pipehub-client exits 4).
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_clients: u64,
 

@@ -33,8 +33,9 @@ pub struct Config {
     /// A framed client silent for this long is sent a `PING`; silent for twice this
     /// long, it is disconnected. `None` disables keepalive.
     pub keepalive: Option<Duration>,
-    /// Most clients served at once; further connections wait in the kernel's backlog
-    /// until one leaves.
+    /// Most clients served at once; a client past it is refused with `REFUSED` "hub
+    /// full" (while 64 such refusals are under way, further connections wait in the
+    /// kernel's backlog).
     pub max_clients: usize,
     /// A connection that sends nothing for this long after connecting is served as a
     /// text listener.
