@@ -10,6 +10,13 @@ use pipehub_client::protocol::{MAX_NAME_LEN, endpoint};
 
 use super::exit::EXIT_CODES;
 
+/// The default of `--endpoint` as the manual page gives it. The value itself is computed
+/// for the user and platform at hand ([`endpoint::from_env_or_default`]), so `--help`
+/// shows the user's own path, and the manual, which is generated once and read by
+/// anyone, the rule.
+pub const DEFAULT_ENDPOINT: &str = "$XDG_RUNTIME_DIR/pipehub.sock; without XDG_RUNTIME_DIR, \
+     <temp dir>/pipehub-<uid>/pipehub.sock; on Windows, \\\\.\\pipe\\pipehub";
+
 /// Listen to a pipehub hub, send messages to it, or ask who is connected
 ///
 /// A pipehub hub serves one local endpoint (a Unix socket, or a named pipe on Windows)
