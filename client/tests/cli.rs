@@ -343,6 +343,33 @@ async fn usage_error_exits_2() {
 }
 
 #[tokio::test]
+async fn an_empty_endpoint_is_a_usage_error_not_the_default_hub() {
+    // Whether the default hub is up or not, an empty endpoint must not reach it.
+    for (args, variable) in [
+        (&["--endpoint", "", "listen"][..], None),
+        (&["listen"][..], Some("")),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipehub-client"));
+        command.args(args).env_remove("PIPEHUB_ENDPOINT");
+        if let Some(value) = variable {
+            command.env("PIPEHUB_ENDPOINT", value);
+        }
+        let output = command.output().await.expect("run pipehub-client");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("the endpoint is empty"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[tokio::test]
 async fn listen_prints_direct_messages_without_counting_them() {
     let hub = FakeHub::bind();
     let endpoint = hub.endpoint();

@@ -19,7 +19,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
-use pipehub_client::protocol::{Hello, endpoint};
+use pipehub_client::protocol::Hello;
 use pipehub_client::{ClientError, Connection};
 use tracing::Instrument;
 
@@ -29,12 +29,8 @@ pub use exit::Exit;
 
 /// Runs the command `cli` names.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // `PIPEHUB_ENDPOINT=""` reaches here as an empty value: treat it as unset.
-    let endpoint = if cli.endpoint.is_empty() {
-        endpoint::from_env_or_default()
-    } else {
-        cli.endpoint
-    };
+    // Never empty: `endpoint::parse` refuses an empty --endpoint or PIPEHUB_ENDPOINT.
+    let endpoint = cli.endpoint;
     let span = tracing::info_span!("session", %endpoint, client_id = tracing::field::Empty);
     let command = async {
         match cli.command {
