@@ -111,6 +111,9 @@ pub(crate) struct ClientHandle {
     last_heard_ms: AtomicU64,
     /// Whether a keepalive `PING` is outstanding.
     pinged: AtomicBool,
+    /// The client shut down its sending side: nothing it does will wake its connection
+    /// when it goes, so the hub asks ([`Registry::check_hangups`]).
+    pub(crate) half_closed: AtomicBool,
     mailbox: Mutex<Mailbox>,
     /// Woken when the mailbox has something.
     pub(crate) wake: Notify,
@@ -126,6 +129,8 @@ pub(crate) struct Mailbox {
     pub(crate) shutdown: bool,
     /// Set when the client answered nothing, not even a keepalive `PING`, for this long.
     pub(crate) silent: Option<Duration>,
+    /// Set when a client that had shut down its sending side turned out to be gone.
+    pub(crate) hung_up: bool,
 }
 
 /// `last_unread` before pacing first probed the client in its current wait.
@@ -176,6 +181,7 @@ impl ClientHandle {
                 clock_ms()
             }),
             pinged: AtomicBool::new(false),
+            half_closed: AtomicBool::new(false),
             mailbox: Mutex::new(Mailbox::default()),
             wake: Notify::new(),
         }
@@ -300,6 +306,23 @@ impl Registry {
     pub(crate) fn shut_down_all(&self) {
         for entry in self.clients.iter() {
             entry.value().shut_down();
+        }
+    }
+
+    /// Tells the connection of every half-closed client that has since gone entirely
+    /// that it is gone: without a write to fail, nothing else would.
+    pub(crate) fn check_hangups(&self) {
+        for entry in self.clients.iter() {
+            let client = entry.value();
+            if client.half_closed.load(Ordering::Relaxed) && client.probe.hung_up() {
+                client.half_closed.store(false, Ordering::Relaxed);
+                client
+                    .mailbox
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .hung_up = true;
+                client.wake.notify_one();
+            }
         }
     }
 

@@ -96,3 +96,32 @@ impl Frames {
         .await
     }
 }
+
+#[tokio::test]
+async fn a_half_closed_text_client_is_forgotten_when_it_goes_without_a_broadcast() {
+    let mut hub = TestHub::start().await;
+    let mut events = std::mem::replace(&mut hub.events, tokio::sync::mpsc::channel(1).1);
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    // Like `socat -u` or a .NET PipeDirection.In client: it shuts down its sending side
+    // at once, reads for a while, then exits.
+    let mut text = UnixStream::connect(&hub.endpoint).await.expect("connect");
+    text.shutdown().await.expect("half-close");
+    hub.wait_for_clients(1).await;
+    hub.hub.publish(b"one line").expect("publish");
+    let mut line = [0u8; 9];
+    text.read_exact(&mut line).await.expect("read the line");
+    assert_eq!(&line, b"one line\n");
+    drop(text);
+    let gone = Instant::now();
+    within(async {
+        while hub.hub.client_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        gone.elapsed() < NOTICE,
+        "forgotten after {:?}, with no broadcast to find out",
+        gone.elapsed()
+    );
+}

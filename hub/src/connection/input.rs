@@ -34,6 +34,10 @@ impl Connection {
                 if self.peer_gone() {
                     return Err(End::Closed(None));
                 }
+                // One that may still read: the hub asks now and then whether it is gone.
+                if let Some(handle) = &self.handle {
+                    handle.half_closed.store(true, Ordering::Relaxed);
+                }
                 Ok(self.kind == ClientKind::Text && !self.rbuf.is_empty())
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),

@@ -225,6 +225,10 @@ impl Connection {
         handle
             .cursor
             .store(self.cursor.unwrap_or(0), Ordering::Relaxed);
+        // A read-only tool that shut down its sending side during the handshake.
+        handle
+            .half_closed
+            .store(self.read_closed, Ordering::Relaxed);
         self.handle = Some(Arc::clone(&handle));
         let _registration = hub.registry.register(Arc::clone(&handle));
         if let Some(cursor) = self.cursor {
@@ -342,6 +346,9 @@ impl Connection {
         }
         if let Some(silent) = mail.silent {
             return Err(End::Silent(silent));
+        }
+        if mail.hung_up {
+            return Err(End::Closed(None));
         }
         match mail.kick {
             Some(reason) => Err(End::Kicked(reason)),

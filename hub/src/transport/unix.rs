@@ -306,9 +306,10 @@ pub fn peer_closed(stream: &Stream) -> bool {
     ready < 0 || fd.revents & (libc::POLLHUP | libc::POLLERR) != 0
 }
 
-/// Asks the kernel, from elsewhere and later, how much of what the hub wrote to one
-/// connection its peer has not read yet: how pacing sees a slow listener read, even
-/// while the hub has nothing to write to it.
+/// Asks the kernel, from elsewhere and later, about one connection: how much of what the
+/// hub wrote its peer has not read yet (how pacing sees a slow listener read, even while
+/// the hub has nothing to write to it), and whether a peer that shut down its sending
+/// side has since gone entirely.
 ///
 /// It holds the connection's descriptor number, not the descriptor: it is valid only
 /// while the connection is open, and the registry keeps it only that long (a client
@@ -320,6 +321,20 @@ impl UnreadProbe {
     pub fn of(stream: &Stream) -> UnreadProbe {
         use std::os::fd::AsRawFd;
         UnreadProbe(stream.as_raw_fd())
+    }
+
+    /// Whether the peer is gone entirely (it had shut down only its sending side
+    /// before); the same question as [`peer_closed`], asked from elsewhere.
+    pub fn hung_up(self) -> bool {
+        let mut fd = libc::pollfd {
+            fd: self.0,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one pollfd for an open descriptor (see the type's docs), a zero
+        // timeout: poll only fills in `revents`.
+        let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+        ready < 0 || fd.revents & (libc::POLLHUP | libc::POLLERR) != 0
     }
 
     /// Bytes written to the connection and not yet read by the peer; `None` where the

@@ -143,8 +143,9 @@ pub fn peer_closed(_stream: &Stream) -> bool {
     true
 }
 
-/// How pacing would ask how much of what the hub wrote a client has not read yet. A named
-/// pipe does not say, so pacing watches the hub's own writes alone.
+/// How pacing would ask how much of what the hub wrote a client has not read yet, and
+/// whether a half-closed client is gone. A named pipe says neither, so pacing watches
+/// the hub's own writes alone.
 #[derive(Clone, Copy, Debug)]
 pub struct UnreadProbe;
 
@@ -156,5 +157,11 @@ impl UnreadProbe {
     /// Always `None`: a named pipe does not say.
     pub fn unread_bytes(self) -> Option<u64> {
         None
+    }
+
+    /// Always `false`: a pipe client cannot shut down only its sending side, so there is
+    /// no half-closed client to watch.
+    pub fn hung_up(self) -> bool {
+        false
     }
 }
