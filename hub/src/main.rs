@@ -141,9 +141,16 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
         }
     };
     let on_terminal = pipehub::console::style::is_terminal();
+    let input = if on_terminal {
+        Input::Terminal
+    } else if activated {
+        Input::Unread
+    } else {
+        Input::Lines
+    };
     eprintln!(
         "{}",
-        banner(&cli.endpoint, &listener.endpoint(), &hub, on_terminal)
+        banner(&cli.endpoint, &listener.endpoint(), &hub, input)
     );
     let stop_metrics = CancellationToken::new();
     let _stop_metrics = stop_metrics.clone().drop_guard();
@@ -155,7 +162,7 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
     }
     // Under systemd, stdin is not the operator (messages come from `pipehub-client
     // send`): read none of it, so its end never matters.
-    let (_keep_input_unread, start_reading) = if activated && !on_terminal {
+    let (_keep_input_unread, start_reading) = if input == Input::Unread {
         let (hold, gate) = tokio::sync::oneshot::channel();
         (Some(hold), Some(gate))
     } else {
@@ -229,9 +236,21 @@ fn raise_fd_limit(max_clients: usize) {
 /// What the operator sees first: where the hub listens and how to connect to it.
 /// `endpoint` is the endpoint as given, `address` the socket or pipe it resolved to.
 /// On a terminal, it names the console's commands.
-fn banner(endpoint: &str, address: &str, hub: &Hub, on_terminal: bool) -> String {
+/// What the hub makes of its stdin, as the banner tells the operator.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// A terminal: the line editor and its commands.
+    Terminal,
+    /// A pipe or a file: every line is a broadcast.
+    Lines,
+    /// Socket activation without a terminal: stdin is not the operator's, and unread.
+    Unread,
+}
+
+fn banner(endpoint: &str, address: &str, hub: &Hub, input: Input) -> String {
     let plain = if cfg!(unix) {
-        format!("\n  or any tool:  socat - UNIX-CONNECT:{address}")
+        // -u: only from the hub to the terminal, so the end of socat's stdin ends nothing.
+        format!("\n  or any tool:  socat -u UNIX-CONNECT:{address} -")
     } else {
         String::new()
     };
@@ -243,11 +262,16 @@ fn banner(endpoint: &str, address: &str, hub: &Hub, on_terminal: bool) -> String
     };
     // A pipe:NAME is given to clients as it is, so they find the hub the way .NET does.
     let client_endpoint = if dotnet.is_empty() { address } else { endpoint };
-    let console = if on_terminal {
-        "Type a line and press Enter to broadcast it; /help lists the commands \
-         (/list, /to, /kick, /stats).\nCtrl-C or /quit stops the hub."
-    } else {
-        "Type a line and press Enter to broadcast it. Ctrl-C stops the hub."
+    let console = match input {
+        Input::Terminal => {
+            "Type a line and press Enter to broadcast it; /help lists the commands \
+             (/list, /to, /kick, /stats).\nCtrl-C or /quit stops the hub."
+        }
+        Input::Lines => "Each line of stdin is broadcast. Ctrl-C or SIGTERM stops the hub.",
+        Input::Unread => {
+            "Started by socket activation: stdin is not read; publish with pipehub-client \
+             send. SIGTERM stops the hub."
+        }
     };
     format!(
         "pipehub: serving {shown} (hub instance {instance})\n  \
