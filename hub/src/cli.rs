@@ -33,8 +33,9 @@ pub struct Cli {
           value_parser = pipehub_protocol::endpoint::parse)]
     pub endpoint: String,
 
-    /// How many broadcasts a client may fall behind before it is told it lagged (and
-    /// how many the hub retains).
+    /// The window: how many broadcasts a listener may be behind (and how many the hub
+    /// retains). Publishers wait for a listener that far behind; with --when-behind
+    /// skip, it skips ahead and is told how many it missed.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue: u32,
 

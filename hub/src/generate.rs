@@ -35,7 +35,12 @@ pub fn completions(args: &CompletionsArgs) -> ExitCode {
 /// Writes the manual page to stdout.
 pub fn man() -> ExitCode {
     let mut page = Vec::new();
-    if let Err(err) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
+    // The same page for everyone: the default endpoint as a rule, not the path of
+    // whoever generated it.
+    let command = Cli::command().mut_arg("endpoint", |arg| {
+        arg.default_value(pipehub_protocol::endpoint::DEFAULT_DESCRIPTION)
+    });
+    if let Err(err) = clap_mangen::Man::new(command).render(&mut page) {
         eprintln!("pipehub: error: cannot render the manual page: {err}");
         return ExitCode::FAILURE;
     }

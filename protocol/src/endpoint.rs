@@ -36,6 +36,11 @@ pub fn from_env_or_default() -> String {
     }
 }
 
+/// The rule [`platform_default`] follows, in words, for text read by anyone (a manual
+/// page), where the path computed for the user who generated it would be wrong.
+pub const DEFAULT_DESCRIPTION: &str = "$XDG_RUNTIME_DIR/pipehub.sock; without \
+     XDG_RUNTIME_DIR, <temp dir>/pipehub-<uid>/pipehub.sock; on Windows, \\\\.\\pipe\\pipehub";
+
 /// The platform's default endpoint (see the module documentation).
 #[cfg(unix)]
 pub fn platform_default() -> String {

@@ -94,5 +94,10 @@ fn completions_and_manual_pages_come_from_the_command_lines() {
             page.contains(&program.replace('-', "\\-")),
             "{program}: {page}"
         );
+        // The page is read by anyone: the default endpoint as a rule, not the path
+        // computed for whoever generated it.
+        let own = pipehub_protocol::endpoint::platform_default().replace('-', "\\-");
+        assert!(!page.contains(&own), "{program} man names {own}");
+        assert!(page.contains("XDG_RUNTIME_DIR"), "{program}: {page}");
     }
 }
