@@ -427,6 +427,19 @@ fn bytes(n: u64) -> String {
     format!("{value:.1} {unit}")
 }
 
+/// A count with its digits grouped by threes: `1234567` as `1,234,567`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// Whole seconds as the two largest units: `42s`, `3m12s`, `2h05m`, `3d04h`.
 pub fn duration(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);

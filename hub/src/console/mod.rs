@@ -22,7 +22,10 @@ mod terminal;
 use std::{io, time::Duration};
 
 use bytes::Bytes;
-use pipehub_protocol::{ClientId, status::printable};
+use pipehub_protocol::{
+    ClientId,
+    status::{grouped, printable},
+};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -238,19 +241,6 @@ fn echo_of(body: &[u8]) -> (&[u8], usize) {
     (&body[..end], body.len() - end)
 }
 
-/// `999000` as `999,000`.
-fn grouped(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 /// `client 3 (alice)`, or `client 3` for a client without a name; for a broadcast from
 /// another hub, its name says who (`operator of hub-b`).
 fn who(id: ClientId, name: &str) -> String {
@@ -303,7 +293,10 @@ fn render_with(event: &ConsoleEvent, style: Style, shown: impl Fn(&str) -> Strin
                 (body.as_ref(), 0)
             };
             let cut = if rest > 0 {
-                style.paint(Tone::Note, &format!(" … {} more bytes", grouped(rest)))
+                style.paint(
+                    Tone::Note,
+                    &format!(" … {} more bytes", grouped(rest as u64)),
+                )
             } else {
                 String::new()
             };
