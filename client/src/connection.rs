@@ -138,7 +138,8 @@ impl Connection {
     /// [`WELCOME_TIMEOUT`].
     ///
     /// From then on frames are limited to the size the hub announced. Fails with
-    /// [`ClientError::NoHub`] if nothing serves `endpoint`, [`ClientError::Refused`] if the
+    /// [`ClientError::NoHub`] if nothing serves `endpoint` ([`ClientError::Unusable`] if
+    /// no hub could serve it as it is), [`ClientError::Refused`] if the
     /// hub answers `REFUSED`, [`ClientError::WelcomeTimeout`] if no answer comes in time.
     /// The connection's keepalive starts at [`DEFAULT_KEEPALIVE`].
     pub async fn connect(endpoint: &str, hello: Hello) -> Result<Connection, ClientError> {
@@ -153,7 +154,16 @@ impl Connection {
         welcome_timeout: Duration,
     ) -> Result<Connection, ClientError> {
         let stream = transport::connect(endpoint).await.map_err(|err| {
-            if transport::is_no_hub(&err) {
+            if let Some(problem) = transport::unusable(endpoint, &err) {
+                tracing::debug!(endpoint, %err, "no hub can serve the endpoint");
+                ClientError::Unusable {
+                    endpoint: pipehub_protocol::endpoint::describe(
+                        endpoint,
+                        &pipehub_protocol::endpoint::resolve(endpoint),
+                    ),
+                    problem,
+                }
+            } else if transport::is_no_hub(&err) {
                 tracing::debug!(endpoint, %err, "no hub");
                 ClientError::NoHub {
                     endpoint: endpoint.to_owned(),
@@ -198,8 +208,9 @@ impl Connection {
     }
 
     /// Like [`Connection::connect`], but while no hub serves `endpoint`, tries again every
-    /// [`CONNECT_RETRY`] until `wait` has passed. A zero `wait` tries once. Only
-    /// [`ClientError::NoHub`] is retried: a hub that refuses means it.
+    /// [`CONNECT_RETRY`] until `wait` has passed. A zero `wait` tries once. Only a missing
+    /// hub is retried ([`ClientError::NoHub`], or an endpoint whose directory does not
+    /// exist yet): a hub that refuses means it, and a path no hub can serve stays so.
     pub async fn connect_wait(
         endpoint: &str,
         hello: Hello,
@@ -211,6 +222,7 @@ impl Connection {
         loop {
             let err = match Connection::connect(endpoint, hello.clone()).await {
                 Err(err @ ClientError::NoHub { .. }) => err,
+                Err(err @ ClientError::Unusable { .. }) if err.is_transient() => err,
                 other => return other,
             };
             let pause = match deadline {

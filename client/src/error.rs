@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use pipehub_protocol::{ByeReason, ErrorCode, FrameType, ProtocolError, RefuseCode};
 
+use crate::transport::EndpointProblem;
+
 /// Why a session with a hub could not be opened or did not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -17,6 +19,14 @@ pub enum ClientError {
     /// from a hub that has exited.
     #[error("no hub at {endpoint} (start one with: pipehub --endpoint {endpoint})")]
     NoHub { endpoint: String },
+
+    /// Nothing serves the endpoint, and no hub could as it is (see [`EndpointProblem`]):
+    /// the message says what is wrong with it instead of suggesting to start a hub there.
+    #[error("no hub at {endpoint}: {problem}")]
+    Unusable {
+        endpoint: String,
+        problem: EndpointProblem,
+    },
 
     /// The hub answered `HELLO` with `REFUSED`.
     #[error("the hub refused the session: {code}{}{}", detail(text), refuse_hint(*code))]
@@ -109,8 +119,9 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Whether trying again later may well succeed: the hub is not there (yet), went
-    /// away without a word, did not answer, or said it is shutting down or full. A
+    /// Whether trying again later may well succeed: the hub is not there (yet), nor the
+    /// directory of its socket, went away without a word, did not answer, or said it is
+    /// shutting down or full. A
     /// client that reconnects on its own retries these and gives up on the others (the
     /// operator removed it, the hub refused it for good, or one side broke the protocol).
     pub fn is_transient(&self) -> bool {
@@ -121,6 +132,7 @@ impl ClientError {
             | ClientError::WelcomeTimeout { .. }
             | ClientError::HubSilent { .. }
             | ClientError::Protocol(ProtocolError::Truncated(_)) => true,
+            ClientError::Unusable { problem, .. } => problem.is_transient(),
             ClientError::Refused { code, .. } => {
                 matches!(*code, RefuseCode::HUB_FULL | RefuseCode::SHUTTING_DOWN)
             }
@@ -200,6 +212,29 @@ mod tests {
             err.to_string(),
             "no hub at /tmp/x.sock (start one with: pipehub --endpoint /tmp/x.sock)"
         );
+    }
+
+    #[test]
+    fn an_unusable_endpoint_says_what_is_wrong_instead_of_starting_a_hub() {
+        let err = ClientError::Unusable {
+            endpoint: "/tmp/gone/hub.sock".into(),
+            problem: EndpointProblem::NoDirectory {
+                dir: "/tmp/gone".into(),
+            },
+        };
+        assert_eq!(
+            err.to_string(),
+            "no hub at /tmp/gone/hub.sock: directory /tmp/gone does not exist; check the \
+             endpoint (no hub can serve it until the directory exists)"
+        );
+        assert!(err.is_transient(), "the directory may yet be created");
+        let err = ClientError::Unusable {
+            endpoint: "/tmp/file".into(),
+            problem: EndpointProblem::NotASocket {
+                path: "/tmp/file".into(),
+            },
+        };
+        assert!(!err.is_transient());
     }
 
     #[test]

@@ -107,9 +107,107 @@ pub const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Whether a [`connect`] error means "no hub is serving this endpoint": the socket file or
 /// the pipe does not exist, or a socket file is left over from a hub that has exited.
+/// [`unusable`] tells whether a hub could serve it at all.
 pub fn is_no_hub(err: &io::Error) -> bool {
     matches!(
         err.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused | io::ErrorKind::NotADirectory
     )
+}
+
+/// Why no hub can serve an endpoint as it is, so that starting one there would not help:
+/// the causes for which the hub refuses to bind it, worded as the hub words them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointProblem {
+    /// The socket path is longer than a Unix socket address holds.
+    #[error(
+        "the path is {len} bytes, longer than the {max} bytes a Unix socket address holds; \
+         pass a shorter endpoint"
+    )]
+    PathTooLong { len: usize, max: usize },
+    /// The socket's directory does not exist. Not for good: it may be created, by hand or
+    /// by the service that starts the hub.
+    #[error(
+        "directory {dir} does not exist; check the endpoint (no hub can serve it until the \
+         directory exists)"
+    )]
+    NoDirectory { dir: String },
+    /// The socket's directory is a file of another kind.
+    #[error("{dir} is not a directory; check the endpoint")]
+    NotADirectory { dir: String },
+    /// Something other than a socket is at the path; a hub refuses to replace it.
+    #[error(
+        "{path} exists and is not a socket; check the endpoint (no hub can serve it while \
+         that file is there)"
+    )]
+    NotASocket { path: String },
+}
+
+impl EndpointProblem {
+    /// Whether waiting may fix it, without anyone changing the endpoint.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, EndpointProblem::NoDirectory { .. })
+    }
+}
+
+/// What a failed [`connect`] to `endpoint` says about the endpoint itself: `Some` when
+/// no hub could serve it as it is, `None` when a hub started there could (or the error
+/// is not about the endpoint). Asks the file system, so the answer is as of now.
+#[cfg(unix)]
+pub fn unusable(endpoint: &str, err: &io::Error) -> Option<EndpointProblem> {
+    use std::os::unix::fs::FileTypeExt;
+    use std::path::Path;
+
+    let path = endpoint::resolve(endpoint);
+    let max = max_socket_path();
+    if path.len() > max {
+        return Some(EndpointProblem::PathTooLong {
+            len: path.len(),
+            max,
+        });
+    }
+    match err.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
+            let dir = match Path::new(&path).parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            let shown = dir.display().to_string();
+            match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => None,
+                Ok(_) => Some(EndpointProblem::NotADirectory { dir: shown }),
+                // The hub creates its own fallback directory; any other must exist.
+                Err(_) if dir == endpoint::private_temp_dir() => None,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    Some(EndpointProblem::NoDirectory { dir: shown })
+                }
+                Err(_) => None,
+            }
+        }
+        io::ErrorKind::ConnectionRefused => match std::fs::metadata(&path) {
+            Ok(meta) if !meta.file_type().is_socket() => Some(EndpointProblem::NotASocket { path }),
+            // A socket nobody accepts on: left over from a hub that exited; the next hub
+            // replaces it.
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// What a failed [`connect`] to `endpoint` says about the endpoint itself. A pipe name
+/// has no directory or file behind it: a hub can serve any name.
+#[cfg(windows)]
+pub fn unusable(_endpoint: &str, _err: &io::Error) -> Option<EndpointProblem> {
+    None
+}
+
+/// The longest socket path a Unix socket address holds: its `sun_path`, less the
+/// terminating NUL (107 bytes on Linux, 103 on macOS). The standard library refuses
+/// longer paths with a message that does not say the limit.
+#[cfg(unix)]
+pub fn max_socket_path() -> usize {
+    fn capacity<const N: usize>(_: fn(&libc::sockaddr_un) -> &[libc::c_char; N]) -> usize {
+        N
+    }
+    capacity(|address| &address.sun_path) - 1
 }

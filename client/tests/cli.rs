@@ -60,6 +60,72 @@ async fn no_hub_exits_3_and_says_how_to_start_one() {
     );
 }
 
+/// What `listen` says, and its exit code, for an endpoint no hub could serve.
+async fn listen_to_unusable(endpoint: &str) -> String {
+    let output = run(endpoint, &["listen"], b"").await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let stderr = stderr(&output);
+    assert!(
+        stderr.starts_with(&format!("pipehub-client: error: no hub at {endpoint}: ")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("start one"),
+        "a hub could not serve it: {stderr}"
+    );
+    assert!(!stderr.contains("I/O error"), "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn a_socket_path_too_long_is_named_with_the_limit() {
+    let (dir, _) = missing_endpoint();
+    let path = dir.path().join(format!("{}.sock", "x".repeat(120)));
+    let endpoint = path.to_string_lossy().into_owned();
+    let stderr = listen_to_unusable(&endpoint).await;
+    assert!(
+        stderr.contains(&format!(
+            "the path is {} bytes, longer than the {} bytes a Unix socket address holds; \
+             pass a shorter endpoint",
+            endpoint.len(),
+            pipehub_client::transport::max_socket_path()
+        )),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_directory_is_named_instead_of_suggesting_a_hub_there() {
+    let (dir, _) = missing_endpoint();
+    let missing = dir.path().join("nonexist").join("dir");
+    let endpoint = missing.join("hub.sock").to_string_lossy().into_owned();
+    let stderr = listen_to_unusable(&endpoint).await;
+    assert!(
+        stderr.contains(&format!("directory {} does not exist", missing.display())),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_socket_is_named() {
+    let (_dir, path) = missing_endpoint();
+    std::fs::write(&path, b"not a socket").expect("write a regular file");
+    let endpoint = path.to_string_lossy().into_owned();
+    let stderr = listen_to_unusable(&endpoint).await;
+    assert!(
+        stderr.contains(&format!("{endpoint} exists and is not a socket")),
+        "{stderr}"
+    );
+
+    // A path under that file: its "directory" is the file.
+    let below = path.join("hub.sock").to_string_lossy().into_owned();
+    let stderr = listen_to_unusable(&below).await;
+    assert!(
+        stderr.contains(&format!("{endpoint} is not a directory")),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn refusal_exits_4() {
     let hub = FakeHub::bind();

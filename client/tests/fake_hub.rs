@@ -13,6 +13,7 @@ use pipehub_client::protocol::{
     Broadcast, ByeReason, ClientId, ErrorCode, Frame, Hello, HubInstance, Origin, ProtocolError,
     RefuseCode, Role, Seq, Welcome,
 };
+use pipehub_client::transport::EndpointProblem;
 use pipehub_client::{ClientError, Connection, Event};
 use tokio::time::Instant;
 
@@ -205,6 +206,59 @@ async fn connect_wait_retries_until_the_hub_appears() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(connection.welcome().client_id, ClientId(7));
     server.await.expect("hub task");
+}
+
+#[tokio::test]
+async fn connect_wait_waits_for_the_directory_of_the_socket_too() {
+    let (dir, _) = missing_endpoint();
+    // Created when the hub's service starts, say.
+    let later = dir.path().join("later");
+    let path = later.join("hub.sock");
+    let endpoint = path.to_string_lossy().into_owned();
+    let server = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        std::fs::create_dir(&later).expect("create the directory");
+        let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut framed =
+            tokio_util::codec::Framed::new(stream, pipehub_client::protocol::FrameCodec::default());
+        use futures_util::{SinkExt, StreamExt};
+        assert!(matches!(framed.next().await, Some(Ok(Frame::Hello(_)))));
+        framed
+            .send(Frame::Welcome(welcome(0)))
+            .await
+            .expect("welcome");
+    });
+
+    let connection = Connection::connect_wait(&endpoint, listener(), Duration::from_secs(10))
+        .await
+        .expect("connect once the directory and the hub are there");
+    assert_eq!(connection.welcome().client_id, ClientId(7));
+    server.await.expect("hub task");
+    drop(dir);
+}
+
+#[tokio::test]
+async fn connect_wait_does_not_wait_for_a_path_no_hub_can_serve() {
+    let (_dir, path) = missing_endpoint();
+    std::fs::write(&path, b"").expect("write a regular file");
+    let endpoint = path.to_string_lossy().into_owned();
+
+    let started = Instant::now();
+    let err = Connection::connect_wait(&endpoint, listener(), Duration::from_secs(30))
+        .await
+        .expect_err("not a socket");
+    assert!(
+        matches!(
+            &err,
+            ClientError::Unusable {
+                problem: EndpointProblem::NotASocket { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]

@@ -59,7 +59,9 @@ impl Exit {
                 return Exit::EndedEarly;
             }
             match cause.downcast_ref::<ClientError>() {
-                Some(ClientError::NoHub { .. }) => return Exit::NoHub,
+                Some(ClientError::NoHub { .. } | ClientError::Unusable { .. }) => {
+                    return Exit::NoHub;
+                }
                 Some(ClientError::Refused { .. }) => return Exit::Refused,
                 Some(ClientError::Bye { .. }) => return Exit::EndedEarly,
                 Some(_) => return Exit::Failure,

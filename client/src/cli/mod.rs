@@ -55,7 +55,7 @@ async fn open(endpoint: &str, wait: Duration, hello: Hello) -> anyhow::Result<Co
             Ok(connection)
         }
         // Already names the endpoint and the fix.
-        Err(err @ ClientError::NoHub { .. }) => Err(err.into()),
+        Err(err @ (ClientError::NoHub { .. } | ClientError::Unusable { .. })) => Err(err.into()),
         Err(err) => {
             Err(err).with_context(|| format!("could not open a session with the hub at {endpoint}"))
         }
