@@ -560,6 +560,51 @@ async fn listen_reconnects_and_resumes_after_the_last_message_printed() {
 }
 
 #[tokio::test]
+async fn listen_reconnect_waits_for_the_first_hub() {
+    let (dir, path) = missing_endpoint();
+    let endpoint = path.to_string_lossy().into_owned();
+    let server = tokio::spawn(async move {
+        // Long enough for several attempts, backing off.
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        let hub = FakeHub::bind_at(dir, &path);
+        let (mut side, hello) = session(&hub, welcome(0)).await;
+        side.send(broadcast(1, "first")).await;
+        side.recv().await;
+        hello
+    });
+
+    let output = run(&endpoint, &["listen", "--reconnect", "--count", "1"], b"").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"first\n");
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "pipehub-client: no hub at {endpoint} (start one with: pipehub --endpoint \
+             {endpoint}); waiting for it (--reconnect)\n\
+             pipehub-client: connected to the hub at {endpoint} (as client 7)\n"
+        ),
+        "one notice while waiting"
+    );
+    let hello = server.await.expect("hub task");
+    assert_eq!(hello.resume, None, "a first session resumes nothing");
+}
+
+#[tokio::test]
+async fn listen_reconnect_does_not_wait_for_a_path_no_hub_can_serve() {
+    let (_dir, path) = missing_endpoint();
+    std::fs::write(&path, b"").expect("write a regular file");
+    let endpoint = path.to_string_lossy().into_owned();
+
+    let output = run(&endpoint, &["listen", "--reconnect"], b"").await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("exists and is not a socket"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
 async fn listen_resumes_after_the_welcome_when_nothing_was_printed() {
     let hub = FakeHub::bind();
     let endpoint = hub.endpoint();

@@ -89,6 +89,7 @@ pub struct ListenArgs {
     /// When the connection is lost (the hub closed it without BYE, went silent, or said
     /// BYE because it shut down), reconnect and go on after the last message printed:
     /// retries every 0.1 s at first, doubling up to 5 s (±20 %), until the hub is back.
+    /// With no hub yet at the start, waits for one the same way (--wait does not apply).
     /// Across a brief disconnection every message is printed once; across a hub restart,
     /// stderr says that messages may have been lost. A client the operator removed does
     /// not reconnect

@@ -20,10 +20,10 @@ Exit codes:
   4  the hub refused the session
   5  the hub said BYE too early (listen: before --count messages arrived; send: before it
      confirmed every message)
-With listen --reconnect, a lost connection and a BYE for shutdown are not an end: listen
-reconnects. A BYE because the operator removed the client still ends it (0, or 5 before
---count messages), and so does a protocol ERROR or a refusal other than \"hub full\" or
-\"shutting down\" (1 or 4).";
+With listen --reconnect, no hub at the start, a lost connection and a BYE for shutdown are
+not an end: listen waits for the hub and (re)connects. A BYE because the operator removed
+the client still ends it (0, or 5 before --count messages), and so does a protocol ERROR
+or a refusal other than \"hub full\" or \"shutting down\" (1 or 4).";
 
 /// Why the command ended, as a process exit code. Usage errors (2) are clap's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,8 @@
 //! instance (it was restarted), the broadcasts the old one made after that point are
 //! gone, and nobody can say how many: stderr says so. The resuming `HELLO` also asks for
 //! every broadcast a new instance still holds, so of the new instance's broadcasts the
-//! client misses only those the hub no longer holds, and says exactly how many.
+//! client misses only those the hub no longer holds, and says exactly how many. Started
+//! before any hub, `--reconnect` waits for the first one the same way.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::time::Duration;
@@ -47,7 +48,12 @@ pub async fn run(endpoint: &str, wait: Duration, args: ListenArgs) -> anyhow::Re
     if let Some(k) = args.last {
         hello = hello.with_last(k);
     }
-    let mut connection = super::open(endpoint, wait, hello.clone()).await?;
+    let mut backoff = Backoff::default();
+    let mut connection = if args.reconnect {
+        first_connection(endpoint, &hello, &mut backoff).await?
+    } else {
+        super::open(endpoint, wait, hello.clone()).await?
+    };
     connection.set_keepalive(keepalive);
     let mut listen = Listen::new(hello, connection.welcome(), args.count);
 
@@ -57,7 +63,6 @@ pub async fn run(endpoint: &str, wait: Duration, args: ListenArgs) -> anyhow::Re
         format,
         on_terminal,
     };
-    let mut backoff = Backoff::default();
     let result = loop {
         let ending = match listen.receive(&mut connection, &mut printer).await {
             Ok(ending) => ending,
@@ -117,6 +122,51 @@ pub async fn run(endpoint: &str, wait: Duration, args: ListenArgs) -> anyhow::Re
             )
         }),
     }
+}
+
+/// Opens the first session of `listen --reconnect`. A listener that is to outlive hub
+/// restarts may as well start before the hub: while no hub is there, or the hub is not
+/// taking clients yet, this waits per `backoff`, as [`reconnect`] does, saying once on
+/// stderr that it waits. What waiting would not change (a path no hub can serve, a
+/// socket this user may not open, a refusal for good) ends it at once, as without
+/// `--reconnect`.
+async fn first_connection(
+    endpoint: &str,
+    hello: &Hello,
+    backoff: &mut Backoff,
+) -> anyhow::Result<Connection> {
+    let mut waited = false;
+    loop {
+        match Connection::connect(endpoint, hello.clone()).await {
+            Ok(connection) => {
+                let client_id = connection.welcome().client_id;
+                tracing::Span::current().record("client_id", client_id.0);
+                if waited {
+                    notice(format_args!(
+                        "connected to the hub at {endpoint} (as client {client_id})"
+                    ));
+                }
+                backoff.reset();
+                return Ok(connection);
+            }
+            Err(err) if hub_may_come(&err) => {
+                if !waited {
+                    notice(format_args!("{err}; waiting for it (--reconnect)"));
+                    waited = true;
+                }
+                tracing::debug!(endpoint, %err, "no hub to listen to yet; trying again");
+            }
+            Err(err) => return Err(super::not_opened(endpoint, err)),
+        }
+        tokio::time::sleep(backoff.next_wait()).await;
+    }
+}
+
+/// Whether waiting for a first session that failed with `err` may succeed: the hub is
+/// not there (yet), or not taking clients for the moment. An I/O error on connecting
+/// (permission denied, say) is not outlived by waiting, unlike one in a session.
+fn hub_may_come(err: &ClientError) -> bool {
+    !matches!(err, ClientError::Io(_)) && err.is_transient()
 }
 
 /// Opens the next session after a lost one, resuming where the last one stopped. Waits

@@ -18,7 +18,6 @@ use std::fmt::Display;
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Context;
 use pipehub_client::protocol::Hello;
 use pipehub_client::{ClientError, Connection};
 use tracing::Instrument;
@@ -54,11 +53,19 @@ async fn open(endpoint: &str, wait: Duration, hello: Hello) -> anyhow::Result<Co
             tracing::Span::current().record("client_id", connection.welcome().client_id.0);
             Ok(connection)
         }
+        Err(err) => Err(not_opened(endpoint, err)),
+    }
+}
+
+/// `err`, which kept a session with the hub at `endpoint` from opening, as the command's
+/// error.
+fn not_opened(endpoint: &str, err: ClientError) -> anyhow::Error {
+    match err {
         // Already names the endpoint and the fix.
-        Err(err @ (ClientError::NoHub { .. } | ClientError::Unusable { .. })) => Err(err.into()),
-        Err(err) => {
-            Err(err).with_context(|| format!("could not open a session with the hub at {endpoint}"))
-        }
+        err @ (ClientError::NoHub { .. } | ClientError::Unusable { .. }) => err.into(),
+        err => anyhow::Error::new(err).context(format!(
+            "could not open a session with the hub at {endpoint}"
+        )),
     }
 }
 

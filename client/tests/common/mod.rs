@@ -6,7 +6,7 @@
 
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -31,7 +31,13 @@ impl FakeHub {
     pub fn bind() -> FakeHub {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("hub.sock");
-        let listener = UnixListener::bind(&path).expect("bind the fake hub's socket");
+        FakeHub::bind_at(dir, &path)
+    }
+
+    /// Binds the socket `path` in `dir` (as [`missing_endpoint`] gave them), for a hub
+    /// that comes up after its clients.
+    pub fn bind_at(dir: TempDir, path: &Path) -> FakeHub {
+        let listener = UnixListener::bind(path).expect("bind the fake hub's socket");
         FakeHub {
             dir,
             listener,
