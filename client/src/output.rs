@@ -16,13 +16,16 @@
 //! - [`Format::Json`] is for programs: one JSON object per line, binary-safe; a direct
 //!   message has `"direct":true` and no `seq`, a message from another hub an `"origin"`
 //!   object. Fields that do not apply are left out, so a line for a plain local broadcast
-//!   is the same as before bridges existed.
+//!   is the same as before bridges existed. What happens to the stream itself (messages
+//!   skipped, a restarted hub) is a [`StreamEvent`] line, `{"event":...}`, also without
+//!   `seq`: a program reads it where it happened, not on stderr, and one that only takes
+//!   lines with a `seq` still sees exactly the broadcasts.
 //!
 //! Writers take any `io::Write`; the caller decides about buffering and flushing.
 
 use std::io::{self, Write};
 
-use pipehub_protocol::{Broadcast, ClientId, Origin, Seq};
+use pipehub_protocol::{Broadcast, ClientId, HubInstance, Origin, Seq};
 use serde::Serialize;
 
 /// An output format for messages.
@@ -39,8 +42,29 @@ pub enum Format {
     /// given as `"body_hex"` instead of `"body"`. A direct message has `"direct":true`
     /// instead of `"seq"`. A message from another hub also has
     /// `"origin":{"hub":"NAME","instance":"HEX","seq":N,"sender":N}` after `"sender"`
-    /// (which is then 2^64 − 1).
+    /// (which is then 2^64 − 1). A [`StreamEvent`] is a line of its own (see there).
     Json,
+}
+
+/// Something that happened to the stream of broadcasts rather than a message in it. In
+/// the JSON format each is one line with an `"event"` field and no `"seq"`; the plain and
+/// pretty formats leave them to the notices on stderr.
+///
+/// The names and fields are part of the output's contract: add, never rename.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// `{"event":"lagged","missed":N,"next_seq":S}`: `missed` broadcasts will not come
+    /// (the hub skipped them for a client that fell behind, or no longer held them); the
+    /// next broadcast is `next_seq`.
+    Lagged { missed: u64, next_seq: Seq },
+    /// `{"event":"new_instance","instance":"HEX","previous":"HEX"}`: the session that
+    /// follows is with a new instance of the hub (it was restarted), whose broadcasts are
+    /// numbered afresh from 1; what the previous instance broadcast after the last line
+    /// printed may have been lost, and how much cannot be known.
+    NewInstance {
+        instance: HubInstance,
+        previous: HubInstance,
+    },
 }
 
 /// One message to write, whatever frame it came in.
@@ -89,6 +113,33 @@ pub fn write_direct(
         body,
     };
     write_message(out, format, &message)
+}
+
+/// Writes `event` as one line in the JSON format; the other formats show no events.
+pub fn write_event(out: &mut impl Write, format: Format, event: StreamEvent) -> io::Result<()> {
+    if format != Format::Json {
+        return Ok(());
+    }
+    let line = match event {
+        StreamEvent::Lagged { missed, next_seq } => JsonEvent::Lagged {
+            missed,
+            next_seq: next_seq.0,
+        },
+        StreamEvent::NewInstance { instance, previous } => JsonEvent::NewInstance {
+            instance: instance.to_string(),
+            previous: previous.to_string(),
+        },
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")
+}
+
+/// The JSON shape of a [`StreamEvent`]. Instances are hex, as everywhere else.
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum JsonEvent {
+    Lagged { missed: u64, next_seq: u64 },
+    NewInstance { instance: String, previous: String },
 }
 
 fn write_message(out: &mut impl Write, format: Format, message: &Message) -> io::Result<()> {
@@ -238,6 +289,44 @@ mod tests {
             timestamp_us: TIMESTAMP_US,
             body: Bytes::from_static(body),
         }
+    }
+
+    fn render_event(format: Format, event: StreamEvent) -> String {
+        let mut out = Vec::new();
+        let written = write_event(&mut out, format, event);
+        assert!(written.is_ok(), "{written:?}");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn json_events_are_lines_of_their_own_without_seq() {
+        let lagged = StreamEvent::Lagged {
+            missed: 5,
+            next_seq: Seq(17),
+        };
+        assert_eq!(
+            render_event(Format::Json, lagged),
+            "{\"event\":\"lagged\",\"missed\":5,\"next_seq\":17}\n"
+        );
+        let restarted = StreamEvent::NewInstance {
+            instance: HubInstance(0xbbbb),
+            previous: HubInstance(0xaaaa),
+        };
+        assert_eq!(
+            render_event(Format::Json, restarted),
+            "{\"event\":\"new_instance\",\"instance\":\"000000000000bbbb\",\
+             \"previous\":\"000000000000aaaa\"}\n"
+        );
+    }
+
+    #[test]
+    fn plain_and_pretty_leave_events_to_stderr() {
+        let lagged = StreamEvent::Lagged {
+            missed: 5,
+            next_seq: Seq(17),
+        };
+        assert_eq!(render_event(Format::Plain, lagged), "");
+        assert_eq!(render_event(Format::Pretty, lagged), "");
     }
 
     fn render(format: Format, broadcast: &Broadcast) -> Vec<u8> {

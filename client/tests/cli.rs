@@ -232,6 +232,51 @@ async fn listen_reports_lag_and_gaps_on_stderr() {
     );
 }
 
+/// The `seq` of every line that has one: what a consumer that only reads broadcasts sees.
+fn seqs(stdout: &str) -> Vec<u64> {
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|value| value.get("seq").and_then(serde_json::Value::as_u64))
+        .collect()
+}
+
+#[tokio::test]
+async fn listen_json_prints_a_lag_as_an_event_line_where_it_happened() {
+    let endpoint = FakeHub::welcoming_and_sending(
+        10,
+        vec![
+            broadcast(11, "a"),
+            Frame::Lagged {
+                missed: 5,
+                next_seq: Seq(17),
+            },
+            broadcast(17, "b"),
+        ],
+    );
+
+    let output = run(
+        &endpoint,
+        &["listen", "--format", "json", "--count", "2"],
+        b"",
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(
+        lines[1],
+        "{\"event\":\"lagged\",\"missed\":5,\"next_seq\":17}"
+    );
+    assert_eq!(seqs(&stdout), [11, 17]);
+    assert_eq!(
+        stderr(&output),
+        "pipehub-client: missed 5 messages; continuing at #17\n",
+        "the notice stays"
+    );
+}
+
 #[tokio::test]
 async fn listen_ends_with_0_on_bye_without_count() {
     let hub = FakeHub::bind();
@@ -696,6 +741,59 @@ async fn listen_says_when_the_hub_is_a_new_instance() {
     let second = server.await.expect("hub task");
     assert_eq!(second.resume, Some((INSTANCE, Seq(2))));
     assert_eq!(second.last, Some(u32::MAX));
+}
+
+#[tokio::test]
+async fn listen_json_marks_a_new_hub_instance_and_its_missed_messages() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    tokio::spawn(async move {
+        let (mut side, _) = session(&hub, welcome(0)).await;
+        side.send_all([broadcast(1, "old 1"), broadcast(2, "old 2")])
+            .await;
+        drop(side);
+        let restarted = Welcome {
+            hub_instance: HubInstance(0x5678),
+            ..welcome(6)
+        };
+        let (mut side, _) = session(&hub, restarted).await;
+        // It no longer holds 1 and 2 of its own broadcasts.
+        side.send_all([broadcast(3, "new 3"), broadcast(4, "new 4")])
+            .await;
+        side.recv().await;
+    });
+
+    let output = run(
+        &endpoint,
+        &["listen", "--reconnect", "--format", "json", "--count", "4"],
+        b"",
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let events: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("{\"event\""))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "{\"event\":\"new_instance\",\"instance\":\"0000000000005678\",\
+             \"previous\":\"0000000000001234\"}",
+            "{\"event\":\"lagged\",\"missed\":2,\"next_seq\":3}",
+        ]
+    );
+    // Where they happened: after the old instance's broadcasts, before the new one's.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[2], events[0], "{stdout}");
+    assert_eq!(lines[3], events[1], "{stdout}");
+    assert_eq!(seqs(&stdout), [1, 2, 3, 4]);
+    let stderr = stderr(&output);
+    assert!(stderr.contains("new hub instance"), "{stderr}");
+    assert!(
+        stderr.contains("missed 2 messages of the new hub instance"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -69,7 +69,8 @@ pub enum Command {
 /// Messages go to stdout, and so do direct messages the hub's operator sends to this
 /// client alone (marked as direct in the pretty and json formats). If this client falls
 /// behind, the hub skips messages and says how many; that, and any other gap in the
-/// sequence numbers, is reported on stderr.
+/// sequence numbers, is reported on stderr (and in the json format also on stdout, as an
+/// event line).
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct ListenArgs {
@@ -91,7 +92,8 @@ pub struct ListenArgs {
     /// retries every 0.1 s at first, doubling up to 5 s (±20 %), until the hub is back.
     /// With no hub yet at the start, waits for one the same way (--wait does not apply).
     /// Across a brief disconnection every message is printed once; across a hub restart,
-    /// stderr says that messages may have been lost. A client the operator removed does
+    /// stderr says that messages may have been lost (and --format json prints a
+    /// new_instance event). A client the operator removed does
     /// not reconnect
     #[arg(long)]
     pub reconnect: bool,
@@ -134,7 +136,10 @@ pub enum FormatArg {
     Pretty,
     /// One JSON object per line: seq, sender, timestamp_us, and body (or body_hex when the
     /// message is not UTF-8); a message from another hub also has an origin object (hub,
-    /// instance, seq, sender)
+    /// instance, seq, sender). Lines without seq are not broadcasts: a direct message has
+    /// "direct":true; {"event":"lagged","missed":N,"next_seq":S} says N broadcasts were
+    /// skipped and the next is S; {"event":"new_instance","instance":"HEX","previous":"HEX"}
+    /// says the hub was restarted (with --reconnect) and numbers its broadcasts from 1 again
     Json,
 }
 

@@ -4,8 +4,10 @@
 //! Output is buffered and flushed whenever no further event is already waiting (and after
 //! every message on a terminal), so a burst costs few writes and an idle hub never leaves
 //! a message unprinted. Nothing is lost silently: `LAGGED` notices and unexplained gaps in
-//! the sequence numbers are reported on stderr. A reader that closes stdout
-//! (`listen | head -3`) ends the command quietly and successfully.
+//! the sequence numbers are reported on stderr, and in the JSON format a loss the client
+//! can count, or a restarted hub, is also an event line on stdout where it happened. A
+//! reader that closes stdout (`listen | head -3`) ends the command quietly and
+//! successfully.
 //!
 //! With `--reconnect`, a session that is lost (closed without `BYE`, silent, or ended by
 //! a `BYE` for shutdown) is followed by another, after a [`Backoff`] wait, whose `HELLO`
@@ -21,7 +23,7 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::Context;
-use pipehub_client::output::{write_broadcast, write_direct};
+use pipehub_client::output::{StreamEvent, write_broadcast, write_direct, write_event};
 use pipehub_client::protocol::{ByeReason, ClientId, Hello, HubInstance, Role, Seq, Welcome};
 use pipehub_client::{Backoff, ClientError, Connection, Event, Format, SeqTracker};
 
@@ -95,7 +97,13 @@ pub async fn run(endpoint: &str, wait: Duration, args: ListenArgs) -> anyhow::Re
             backoff.reset();
         }
         connection = match reconnect(endpoint, &mut listen, &mut backoff, keepalive).await {
-            Ok(connection) => connection,
+            Ok((connection, None)) => connection,
+            Ok((connection, Some(event))) => {
+                if let Err(err) = write_event(printer.out, printer.format, event) {
+                    break Err(StdoutError(err).into());
+                }
+                connection
+            }
             Err(err) => break Err(err.into()),
         };
     };
@@ -170,22 +178,24 @@ fn hub_may_come(err: &ClientError) -> bool {
 }
 
 /// Opens the next session after a lost one, resuming where the last one stopped. Waits
-/// per `backoff` before each attempt; retries as long as the failure is transient.
+/// per `backoff` before each attempt; retries as long as the failure is transient. Also
+/// returns the event for stdout that the new session begins with, if any (a new hub
+/// instance).
 async fn reconnect(
     endpoint: &str,
     listen: &mut Listen,
     backoff: &mut Backoff,
     keepalive: Option<Duration>,
-) -> Result<Connection, ClientError> {
+) -> Result<(Connection, Option<StreamEvent>), ClientError> {
     loop {
         tokio::time::sleep(backoff.next_wait()).await;
         let hello = listen.resume_hello();
         match Connection::connect(endpoint, hello.clone()).await {
             Ok(mut connection) => {
                 connection.set_keepalive(keepalive);
-                listen.resumed(&hello, connection.welcome(), endpoint);
+                let event = listen.resumed(&hello, connection.welcome(), endpoint);
                 tracing::Span::current().record("client_id", connection.welcome().client_id.0);
-                return Ok(connection);
+                return Ok((connection, event));
             }
             Err(err) if err.is_transient() => {
                 tracing::debug!(endpoint, %err, "reconnecting failed; trying again");
@@ -274,19 +284,18 @@ impl Listen {
             .with_last(u32::MAX)
     }
 
-    /// A new session opened with `hello` was welcomed with `welcome`.
-    fn resumed(&mut self, hello: &Hello, welcome: &Welcome, endpoint: &str) {
+    /// A new session opened with `hello` was welcomed with `welcome`. Returns the event
+    /// for stdout if the hub is a new instance.
+    fn resumed(&mut self, hello: &Hello, welcome: &Welcome, endpoint: &str) -> Option<StreamEvent> {
         self.client_id = welcome.client_id;
         self.heard_anything = false;
-        let Some((instance, after)) = hello.resume else {
-            return;
-        };
+        let (instance, after) = hello.resume?;
         if welcome.hub_instance == instance {
             notice(format_args!(
                 "reconnected to the hub at {endpoint} (as client {}); going on after #{after}",
                 welcome.client_id
             ));
-            return;
+            return None;
         }
         let lost = if after.0 == 0 {
             "Whatever the previous instance broadcast".to_owned()
@@ -303,6 +312,10 @@ impl Listen {
         self.tracker.renumber(Some(Seq(1)));
         self.start_after = Seq(0);
         self.new_instance = true;
+        Some(StreamEvent::NewInstance {
+            instance: welcome.hub_instance,
+            previous: instance,
+        })
     }
 
     /// What the end of the stream by `BYE` means for the command.
@@ -335,7 +348,7 @@ impl Listen {
             match event {
                 Event::Broadcast { broadcast, origin } => {
                     if std::mem::take(&mut self.new_instance) {
-                        self.first_of_new_instance(out, broadcast.seq)?;
+                        self.first_of_new_instance(out, printer.format, broadcast.seq)?;
                     }
                     if let Some(gap) = self.tracker.observe_broadcast(broadcast.seq) {
                         out.flush().map_err(StdoutError)?;
@@ -362,6 +375,12 @@ impl Listen {
                     notice(format_args!(
                         "missed {missed} messages; continuing at #{next_seq}"
                     ));
+                    write_event(
+                        out,
+                        printer.format,
+                        StreamEvent::Lagged { missed, next_seq },
+                    )
+                    .map_err(StdoutError)?;
                 }
                 Event::Bye { reason, text } => return Ok(Ending::Bye { reason, text }),
                 Event::Pong(_) => {}
@@ -374,8 +393,13 @@ impl Listen {
 
     /// The first broadcast from a new hub instance is `seq`: the ones before it were
     /// broadcast before this client reconnected and were not replayed. Says exactly how
-    /// many, and counts them as missed.
-    fn first_of_new_instance(&mut self, out: &mut impl Write, seq: Seq) -> anyhow::Result<()> {
+    /// many (on stderr, and as a lagged event in `format`), and counts them as missed.
+    fn first_of_new_instance(
+        &mut self,
+        out: &mut impl Write,
+        format: Format,
+        seq: Seq,
+    ) -> anyhow::Result<()> {
         let Some(expected) = self.tracker.expected() else {
             return Ok(());
         };
@@ -394,6 +418,15 @@ impl Listen {
              before this client reconnected, and the hub did not replay them"
         ));
         self.tracker.observe_lagged(missed, seq);
+        write_event(
+            out,
+            format,
+            StreamEvent::Lagged {
+                missed,
+                next_seq: seq,
+            },
+        )
+        .map_err(StdoutError)?;
         Ok(())
     }
 }
@@ -453,14 +486,21 @@ mod tests {
         let mut listen = Listen::new(listener(), &welcome(OLD, 0), None);
         listen.tracker.observe_broadcast(Seq(1));
         let hello = listen.resume_hello();
-        listen.resumed(&hello, &welcome(NEW, 7), "/tmp/hub.sock");
+        let event = listen.resumed(&hello, &welcome(NEW, 7), "/tmp/hub.sock");
+        assert_eq!(
+            event,
+            Some(StreamEvent::NewInstance {
+                instance: NEW,
+                previous: OLD
+            })
+        );
         assert!(listen.new_instance);
         // Lost again before anything arrived: resume everything of the new instance.
         assert_eq!(listen.resume_hello().resume, Some((NEW, Seq(0))));
 
         let mut out = Vec::new();
         listen
-            .first_of_new_instance(&mut out, Seq(4))
+            .first_of_new_instance(&mut out, Format::Plain, Seq(4))
             .expect("no stdout error");
         assert_eq!(listen.tracker.missed(), 3);
         assert_eq!(listen.tracker.observe_broadcast(Seq(4)), None);
@@ -471,7 +511,8 @@ mod tests {
         let mut listen = Listen::new(listener(), &welcome(OLD, 0), None);
         listen.tracker.observe_broadcast(Seq(1));
         let hello = listen.resume_hello();
-        listen.resumed(&hello, &welcome(OLD, 5), "/tmp/hub.sock");
+        let event = listen.resumed(&hello, &welcome(OLD, 5), "/tmp/hub.sock");
+        assert_eq!(event, None);
         assert!(!listen.new_instance);
         assert_eq!(listen.tracker.expected(), Some(Seq(2)));
     }
