@@ -127,7 +127,7 @@ impl Pacer {
     /// `listener` took bytes: if it was stalled, it holds publishers back again from
     /// `cursor` on.
     pub(crate) fn took(&self, listener: &ClientHandle, cursor: u64) {
-        if listener.stalled.load(Relaxed) && listener.stalled.swap(false, SeqCst) {
+        if listener.watch.stalled.load(Relaxed) && listener.watch.stalled.swap(false, SeqCst) {
             self.join(cursor);
             debug!(client_id = %listener.id, "a stalled listener reads again; publishers wait for it again");
         }
@@ -246,20 +246,20 @@ impl Pacer {
     /// Notes whether `listener` took bytes since the last pass, and whether it is behind
     /// `wanted`. Returns when it was last seen taking bytes; `None` if it is stalled.
     fn note_progress(&self, listener: &ClientHandle, wanted: u64, now: u64) -> Option<u64> {
-        if listener.stalled.load(SeqCst) {
+        if listener.watch.stalled.load(SeqCst) {
             return None;
         }
-        let writes = listener.writes.load(Relaxed);
-        if listener.watched_writes.swap(writes, Relaxed) != writes {
-            listener.last_progress_us.store(now, Relaxed);
-            listener.behind_since_us.store(now, Relaxed);
-            listener.last_unread.store(NOT_PROBED, Relaxed);
+        let writes = listener.watch.writes.load(Relaxed);
+        if listener.watch.seen_writes.swap(writes, Relaxed) != writes {
+            listener.watch.last_progress_us.store(now, Relaxed);
+            listener.watch.behind_since_us.store(now, Relaxed);
+            listener.watch.last_unread.store(NOT_PROBED, Relaxed);
         } else if listener.cursor.load(SeqCst) >= wanted {
             // Holding nobody back: its stall clock starts once it does.
-            listener.behind_since_us.store(now, Relaxed);
-            listener.last_unread.store(NOT_PROBED, Relaxed);
+            listener.watch.behind_since_us.store(now, Relaxed);
+            listener.watch.last_unread.store(NOT_PROBED, Relaxed);
         }
-        Some(listener.last_progress_us.load(Relaxed))
+        Some(listener.watch.last_progress_us.load(Relaxed))
     }
 
     /// Where `listener` stands against the gate `wanted`, at `now`. It stalls once it has
@@ -274,7 +274,7 @@ impl Pacer {
         now: u64,
         last_read: &HashMap<Reader, u64>,
     ) -> Watched {
-        if listener.stalled.load(SeqCst) {
+        if listener.watch.stalled.load(SeqCst) {
             return Watched::Stalled(None);
         }
         let cursor = listener.cursor.load(SeqCst);
@@ -283,7 +283,11 @@ impl Pacer {
         }
         // A listener that joined since the first look has only just started.
         let process_read = last_read.get(&Reader::of(listener)).copied().unwrap_or(now);
-        let mut since = listener.behind_since_us.load(Relaxed).max(process_read);
+        let mut since = listener
+            .watch
+            .behind_since_us
+            .load(Relaxed)
+            .max(process_read);
         // The hub writes to a slow reader only when most of its socket buffer is free, so
         // a reader slower than a buffer per stall timeout takes no new bytes for longer
         // than that. Once it has held publishers back for a while, ask the kernel every
@@ -292,9 +296,9 @@ impl Pacer {
         if now >= since.saturating_add(probe_every)
             && let Some(unread) = listener.probe.unread_bytes()
         {
-            let before = listener.last_unread.swap(unread, Relaxed);
+            let before = listener.watch.last_unread.swap(unread, Relaxed);
             if before != NOT_PROBED && unread < before {
-                listener.behind_since_us.store(now, Relaxed);
+                listener.watch.behind_since_us.store(now, Relaxed);
                 since = now;
             }
         }
@@ -306,7 +310,7 @@ impl Pacer {
             stalls_at.min(now.saturating_add(probe_every))
         };
         if now >= stalls_at {
-            listener.stalled.store(true, SeqCst);
+            listener.watch.stalled.store(true, SeqCst);
             Watched::Stalled(Some(listener.id))
         } else {
             Watched::Behind {

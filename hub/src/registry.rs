@@ -86,23 +86,11 @@ pub(crate) struct ClientHandle {
     /// The next sequence number the writer will take (listeners).
     pub(crate) cursor: AtomicU64,
     pub(crate) missed: AtomicU64,
-    /// Writes to the client that took bytes, ever: how pacing tells a listener that
-    /// reads from one that stopped.
-    pub(crate) writes: AtomicU64,
-    /// Pacing's watch on a listener (see `pacing`), kept by its passes: `writes` as the
-    /// last pass saw it; when a pass last saw it take bytes; and since when it has held
-    /// publishers back without taking any (times in microseconds of [`clock_us`]).
-    pub(crate) watched_writes: AtomicU64,
-    pub(crate) last_progress_us: AtomicU64,
-    pub(crate) behind_since_us: AtomicU64,
-    /// How pacing asks how much of what was written the client has not read yet, and the
-    /// answer it last got while the client held publishers back ([`NOT_PROBED`] before
-    /// the first).
+    /// How its connection can be asked about from elsewhere: what the client has not read
+    /// yet (pacing), whether a half-closed client is gone (hang-ups).
     pub(crate) probe: UnreadProbe,
-    pub(crate) last_unread: AtomicU64,
-    /// Publishers no longer wait for this listener: it took nothing for the stall
-    /// timeout. Cleared when it takes something again.
-    pub(crate) stalled: AtomicBool,
+    /// Whether a listener reads, as pacing follows it.
+    pub(crate) watch: Watch,
     /// When this publisher was paused, in microseconds of the hub's clock; 0 while the
     /// hub takes its messages.
     pub(crate) paused_since_us: AtomicU64,
@@ -119,6 +107,39 @@ pub(crate) struct ClientHandle {
     pub(crate) wake: Notify,
 }
 
+/// Whether a listener reads, as pacing follows it (see `pacing`). Only its connection
+/// task writes `writes`; only the pacer's passes write the rest, except that the
+/// connection clears `stalled` when the listener takes bytes again.
+pub(crate) struct Watch {
+    /// Writes to the client that took bytes, ever.
+    pub(crate) writes: AtomicU64,
+    /// `writes` as the last pass saw it.
+    pub(crate) seen_writes: AtomicU64,
+    /// When a pass last saw it take bytes, in microseconds of [`clock_us`].
+    pub(crate) last_progress_us: AtomicU64,
+    /// Since when it has held publishers back without taking any.
+    pub(crate) behind_since_us: AtomicU64,
+    /// What the kernel last said it had not read yet, while it held publishers back
+    /// ([`NOT_PROBED`] before the first probe of each wait).
+    pub(crate) last_unread: AtomicU64,
+    /// Publishers no longer wait for it: it read nothing for the stall timeout.
+    pub(crate) stalled: AtomicBool,
+}
+
+impl Watch {
+    fn new() -> Watch {
+        let now = clock_us();
+        Watch {
+            writes: AtomicU64::new(0),
+            seen_writes: AtomicU64::new(0),
+            last_progress_us: AtomicU64::new(now),
+            behind_since_us: AtomicU64::new(now),
+            last_unread: AtomicU64::new(NOT_PROBED),
+            stalled: AtomicBool::new(false),
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Mailbox {
     /// Encoded frames for this client alone.
@@ -133,7 +154,7 @@ pub(crate) struct Mailbox {
     pub(crate) hung_up: bool,
 }
 
-/// `last_unread` before pacing first probed the client in its current wait.
+/// [`Watch::last_unread`] before pacing first probed the client in its current wait.
 pub(crate) const NOT_PROBED: u64 = u64::MAX;
 
 /// `last_heard_ms` of a client that keepalive leaves alone.
@@ -167,13 +188,8 @@ impl ClientHandle {
             connected_at: SystemTime::now(),
             cursor: AtomicU64::new(0),
             missed: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-            watched_writes: AtomicU64::new(0),
-            last_progress_us: AtomicU64::new(clock_us()),
-            behind_since_us: AtomicU64::new(clock_us()),
             probe,
-            last_unread: AtomicU64::new(NOT_PROBED),
-            stalled: AtomicBool::new(false),
+            watch: Watch::new(),
             paused_since_us: AtomicU64::new(0),
             last_heard_ms: AtomicU64::new(if kind == ClientKind::Text {
                 NO_KEEPALIVE
@@ -274,7 +290,7 @@ impl ClientHandle {
             connected_at: self.connected_at,
             queued,
             missed: self.missed.load(Ordering::Relaxed) + gone,
-            stalled: self.stalled.load(Ordering::Relaxed),
+            stalled: self.watch.stalled.load(Ordering::Relaxed),
             paused: self.paused_since_us.load(Ordering::Relaxed) != 0,
         }
     }

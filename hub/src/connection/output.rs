@@ -127,8 +127,9 @@ impl Connection {
     fn took_bytes(&self) {
         if let (Some(handle), Some(cursor)) = (&self.handle, self.cursor) {
             // Only this task writes the count: no read-modify-write needed.
-            let writes = handle.writes.load(Ordering::Relaxed);
+            let writes = handle.watch.writes.load(Ordering::Relaxed);
             handle
+                .watch
                 .writes
                 .store(writes.wrapping_add(1), Ordering::Relaxed);
             self.hub.pacer.took(handle, cursor);
