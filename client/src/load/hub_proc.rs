@@ -1,11 +1,13 @@
 //! The process under test, seen from outside: a `pipehub` (or raw baseline) the load
 //! command starts itself, or a hub that is already running.
 //!
-//! A spawned target gets a fresh private directory for its endpoint, stdin from
-//! `/dev/null` (so a hub's console reads end of input and keeps serving), stdout
-//! discarded (the console's join notices) and stderr in a log file, shown if it fails to
-//! start. It is ready when its socket file appears: both the hub and the raw baseline
-//! move the socket into place only once it accepts connections.
+//! A spawned target serves from the run's private directory (a [`Scratch`]), at a path
+//! that depends only on its kind, so every hub of a `--sweep` is at the same endpoint and
+//! the report can name it. It gets stdin from `/dev/null` (so a hub's console reads end
+//! of input and keeps serving), stdout discarded (the console's join notices) and stderr
+//! in a log file, shown if it fails to start. It is ready when its socket file appears:
+//! both the hub and the raw baseline move the socket into place only once it accepts
+//! connections.
 //!
 //! Measured from outside through `/proc` (Linux): resident memory (`VmRSS` in
 //! `/proc/PID/status`) and CPU time (`utime + stime` in `/proc/PID/stat`, in clock ticks).
@@ -43,6 +45,11 @@ impl TargetKind {
         }
     }
 
+    /// Where a target of this kind serves, in the run's directory `dir`.
+    pub fn endpoint_in(self, dir: &std::path::Path) -> PathBuf {
+        dir.join(format!("{}.sock", self.name()))
+    }
+
     /// What it is, for a sentence: `hub` or `raw baseline`.
     pub fn describe(self) -> &'static str {
         match self {
@@ -59,7 +66,6 @@ pub struct Target {
     /// Its process ID, when known.
     pub pid: Option<u32>,
     child: Option<tokio::process::Child>,
-    scratch: Option<Scratch>,
 }
 
 impl Target {
@@ -70,20 +76,26 @@ impl Target {
             endpoint: endpoint.to_owned(),
             pid: peer_pid(endpoint).await,
             child: None,
-            scratch: None,
         }
     }
 
-    /// Starts `program args... --endpoint <fresh path>` (the endpoint flag is added) and
-    /// waits until it serves.
+    /// Starts `program args... --endpoint <its path in scratch>` (the endpoint flag is
+    /// added) and waits until it serves.
     #[cfg(unix)]
     pub async fn spawn(
         kind: TargetKind,
         program: &std::path::Path,
         args: &[String],
+        scratch: &Scratch,
     ) -> anyhow::Result<Target> {
-        let scratch = Scratch::new()?;
-        let endpoint = scratch.path.join(format!("{}.sock", kind.name()));
+        let endpoint = kind.endpoint_in(scratch.path());
+        // Left by a target of the point before that had to be killed: it would pass for
+        // this one being ready.
+        if endpoint.exists() {
+            std::fs::remove_file(&endpoint).with_context(|| {
+                format!("could not remove the old socket {}", endpoint.display())
+            })?;
+        }
         let log_path = scratch.path.join(format!("{}.log", kind.name()));
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("could not create {}", log_path.display()))?;
@@ -128,7 +140,6 @@ impl Target {
             endpoint: endpoint.display().to_string(),
             pid,
             child: Some(child),
-            scratch: Some(scratch),
         })
     }
 
@@ -142,8 +153,8 @@ impl Target {
         self.pid.and_then(cpu_seconds)
     }
 
-    /// Stops a spawned target (SIGTERM, then SIGKILL after a while) and removes its
-    /// directory; leaves a running hub alone.
+    /// Stops a spawned target (SIGTERM, then SIGKILL after a while); leaves a running hub
+    /// alone.
     pub async fn stop(mut self) {
         if let Some(mut child) = self.child.take() {
             #[cfg(unix)]
@@ -162,7 +173,6 @@ impl Target {
                 let _ = child.kill().await;
             }
         }
-        drop(self.scratch.take());
     }
 }
 
@@ -185,14 +195,16 @@ pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// A private directory, removed with everything in it when dropped.
-struct Scratch {
+/// The private directory the targets of one run serve from, removed with everything in
+/// it when dropped.
+pub struct Scratch {
     path: PathBuf,
 }
 
 impl Scratch {
+    /// A new directory, mode 0700, in the temporary directory.
     #[cfg(unix)]
-    fn new() -> anyhow::Result<Scratch> {
+    pub fn new() -> anyhow::Result<Scratch> {
         use std::os::unix::fs::DirBuilderExt;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -204,6 +216,17 @@ impl Scratch {
             .create(&path)
             .with_context(|| format!("could not create the directory {}", path.display()))?;
         Ok(Scratch { path })
+    }
+
+    /// Spawned targets need Unix sockets.
+    #[cfg(not(unix))]
+    pub fn new() -> anyhow::Result<Scratch> {
+        anyhow::bail!("starting a hub needs Unix sockets; start a hub and pass --endpoint")
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 }
 

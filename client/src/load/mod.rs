@@ -82,7 +82,8 @@ pub struct LoadConfig {
     /// Most messages the publishers may be ahead of the slowest listener; `None`: half
     /// the target's `queue_frames`; 0: no limit.
     pub window: Option<u64>,
-    /// A running hub to measure (when `spawn_hub` is false).
+    /// The hub measured: a running hub's endpoint, or with `spawn_hub` the one every
+    /// spawned hub serves (set by [`run`], in the report too).
     pub endpoint: String,
     /// Other running hubs, bridged to `endpoint`'s, that get an even share of the
     /// listeners (`--spread`); the publishers stay on `endpoint`. Empty: one hub.

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::counters::{Counters, Snapshot};
 use super::group::{CONNECT_TIMEOUT, LocalGroup};
-use super::hub_proc::{Target, TargetKind};
+use super::hub_proc::{Scratch, Target, TargetKind};
 use super::procs::{WorkerGroup, WorkerSpec};
 use super::publisher::{self, Flow, Plan, Sent};
 use super::report::{
@@ -38,8 +38,9 @@ const RSS_SAMPLE: Duration = Duration::from_millis(100);
 
 /// Runs the load test `config` describes: for each client count, the hub, then the raw
 /// baseline if asked. A spawned hub (and the raw baseline) is started afresh for every
-/// point, so each point's memory and CPU numbers are its own.
-pub async fn run(config: LoadConfig) -> anyhow::Result<Report> {
+/// point, so each point's memory and CPU numbers are its own, always at the same endpoint
+/// in the run's directory, which the report's `config.endpoint` names.
+pub async fn run(mut config: LoadConfig) -> anyhow::Result<Report> {
     let counts = config.client_counts();
     // Limits and flags are checked once, for the largest point, before anything starts.
     let largest = LoadConfig {
@@ -48,6 +49,15 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<Report> {
     };
     validate(&largest)?;
     check_limits(&largest)?;
+    let scratch = (config.spawn_hub || config.baseline_raw)
+        .then(Scratch::new)
+        .transpose()?;
+    if let Some(scratch) = scratch.as_ref().filter(|_| config.spawn_hub) {
+        config.endpoint = TargetKind::Hub
+            .endpoint_in(scratch.path())
+            .display()
+            .to_string();
+    }
     let started_unix_seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -64,14 +74,13 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<Report> {
                 .note(format_args!("sweep: {clients} listeners"));
         }
         let mut runs = Vec::new();
-        let hub = if point.spawn_hub {
-            spawn(TargetKind::Hub, &point).await?
-        } else {
-            Target::running(&point.endpoint).await
+        let hub = match &scratch {
+            Some(scratch) if point.spawn_hub => spawn(TargetKind::Hub, &point, scratch).await?,
+            _ => Target::running(&point.endpoint).await,
         };
         runs.push(measure(&point, hub).await?);
-        if point.baseline_raw {
-            let raw = spawn(TargetKind::Raw, &point).await?;
+        if let Some(scratch) = scratch.as_ref().filter(|_| point.baseline_raw) {
+            let raw = spawn(TargetKind::Raw, &point, scratch).await?;
             runs.push(measure(&point, raw).await?);
         }
         points.push(Point::new(clients, runs));
@@ -178,21 +187,31 @@ fn check_limits(config: &LoadConfig) -> anyhow::Result<()> {
 }
 
 #[cfg(unix)]
-async fn spawn(kind: TargetKind, config: &LoadConfig) -> anyhow::Result<Target> {
+async fn spawn(kind: TargetKind, config: &LoadConfig, scratch: &Scratch) -> anyhow::Result<Target> {
     match kind {
         TargetKind::Hub => {
             let program = super::hub_proc::sibling_binary("pipehub")?;
-            Target::spawn(kind, &program, &config.hub_args).await
+            Target::spawn(kind, &program, &config.hub_args, scratch).await
         }
         TargetKind::Raw => {
             let program = std::env::current_exe().context("cannot tell where this program is")?;
-            Target::spawn(kind, &program, &[super::raw::RAW_COMMAND.to_owned()]).await
+            Target::spawn(
+                kind,
+                &program,
+                &[super::raw::RAW_COMMAND.to_owned()],
+                scratch,
+            )
+            .await
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn spawn(kind: TargetKind, _config: &LoadConfig) -> anyhow::Result<Target> {
+async fn spawn(
+    kind: TargetKind,
+    _config: &LoadConfig,
+    _scratch: &Scratch,
+) -> anyhow::Result<Target> {
     anyhow::bail!(
         "starting a {} needs Unix sockets; start a hub and pass --endpoint",
         kind.name()
