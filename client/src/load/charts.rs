@@ -186,7 +186,14 @@ fn by_clients(
     let (y_min, y_max) = all().fold((f64::MAX, 0.0_f64), |(lo, hi), &(_, y)| {
         (lo.min(y), hi.max(y))
     });
-    let x_range = (x_min / 1.6..x_max * 1.6).log_scale();
+    // A tick at each listener count measured: the log scale's own ticks are powers of
+    // ten, and a range around one point, or a few, may hold none.
+    let mut ticks: Vec<f64> = all().map(|&(x, _)| x).collect();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
+    let x_range = (x_min / 1.6..x_max * 1.6)
+        .log_scale()
+        .with_key_points(ticks);
 
     let mut svg = String::new();
     {
@@ -455,7 +462,113 @@ fn scaled(value: f64, units: &[(f64, &str)], base: &str, decimals: usize) -> Str
 
 #[cfg(test)]
 mod tests {
+    use super::super::LoadConfig;
+    use super::super::report::{
+        ConnectReport, CpuReport, DeliveryReport, LatencyReport, LossReport, Machine, MemoryReport,
+        Point,
+    };
     use super::*;
+
+    /// A report of hub runs at `clients` listeners each, delivering 5,000 messages/s.
+    fn report(clients: &[u64]) -> Report {
+        let run = RunReport {
+            target: TargetKind::Hub,
+            endpoint: "/tmp/hub.sock".to_owned(),
+            pid: None,
+            hubs: 1,
+            connect: ConnectReport {
+                listeners: 1,
+                seconds: 0.1,
+                per_second: 900.0,
+            },
+            delivery: DeliveryReport {
+                published: 100,
+                expected: 100,
+                delivered: 100,
+                seconds: 0.02,
+                per_second: 5_000.0,
+                publish_seconds: 0.02,
+                messages_per_second: 5_000.0,
+                window: 0,
+            },
+            loss: LossReport {
+                lost: 0,
+                lagged: 0,
+                unexplained_gaps: 0,
+                unfinished_listeners: 0,
+                failed_listeners: 0,
+                errors: Vec::new(),
+            },
+            latency_us: LatencyReport {
+                count: 0,
+                p50: 0,
+                p90: 0,
+                p99: 0,
+                p999: 0,
+                max: 0,
+                mean: 0.0,
+                distribution: Vec::new(),
+            },
+            memory: MemoryReport::default(),
+            cpu: CpuReport::default(),
+        };
+        Report {
+            tool: "pipehub-client load",
+            version: "0",
+            started_unix_seconds: 0,
+            machine: Machine::this(),
+            config: LoadConfig {
+                clients: clients[0],
+                sweep: clients.to_vec(),
+                procs: 1,
+                publishers: 1,
+                messages: 100,
+                duration_seconds: None,
+                size: 64,
+                rate: 0.0,
+                window: None,
+                endpoint: "/tmp/hub.sock".to_owned(),
+                spread: Vec::new(),
+                spawn_hub: false,
+                hub_args: Vec::new(),
+                baseline_raw: false,
+                connect_concurrency: 64,
+                drain_timeout_seconds: 10.0,
+                warmup_timeout_seconds: 30.0,
+                display: crate::load::Display::Quiet,
+            },
+            points: clients
+                .iter()
+                .map(|&n| Point::new(n, vec![run.clone()]))
+                .collect(),
+        }
+    }
+
+    /// The text of every `<text>` element of `svg`: the labels.
+    fn labels(svg: &str) -> Vec<&str> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|element| element.split_once('>'))
+            .filter_map(|(_, rest)| rest.split_once("</text>"))
+            .map(|(text, _)| text.trim())
+            .collect()
+    }
+
+    #[test]
+    fn a_single_point_has_its_listener_count_on_the_x_axis() {
+        let svg = deliveries(&report(&[137])).svg.expect("a chart");
+        let labels = labels(&svg);
+        assert!(labels.contains(&"137"), "no tick at N=137: {labels:?}");
+    }
+
+    #[test]
+    fn every_point_measured_has_a_tick() {
+        let svg = connect(&report(&[3, 40, 500])).svg.expect("a chart");
+        let labels = labels(&svg);
+        for n in ["3", "40", "500"] {
+            assert!(labels.contains(&n), "no tick at N={n}: {labels:?}");
+        }
+    }
 
     #[test]
     fn the_tail_axis_counts_nines() {
