@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use super::charts::{self, Chart};
-use super::report::{Report, RunReport, count, micros, seconds};
+use super::report::{Report, RunReport, count, cpu_time, micros};
 
 /// The whole page for `report`.
 pub fn page(report: &Report) -> String {
@@ -200,7 +200,7 @@ fn results(out: &mut String, report: &Report) {
                         "{} B",
                         count(b.max(0.0) as u64)
                     )),
-                cpu = seconds(run.cpu.measuring_seconds),
+                cpu = cpu_time(run.cpu.measuring_seconds),
             );
         }
     }

@@ -261,14 +261,26 @@ pub fn rss_bytes(_pid: u32) -> Option<u64> {
     None
 }
 
-/// CPU seconds (user + system) of process `pid`.
+/// CPU seconds (user + system) of process `pid`, in steps of [`cpu_resolution`].
 #[cfg(target_os = "linux")]
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(parse_cpu_ticks(&stat)? as f64 * cpu_resolution())
+}
+
+/// The smallest step of [`cpu_seconds`], in seconds: one clock tick (10 ms on most Linux
+/// systems). A shorter CPU time reads as 0.
+#[cfg(target_os = "linux")]
+pub fn cpu_resolution() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let ticks = if ticks > 0 { ticks as f64 } else { 100.0 };
-    Some(parse_cpu_ticks(&stat)? as f64 / ticks)
+    if ticks > 0 { 1.0 / ticks as f64 } else { 0.01 }
+}
+
+/// The smallest step of [`cpu_seconds`], which measures nothing on this platform.
+#[cfg(not(target_os = "linux"))]
+pub fn cpu_resolution() -> f64 {
+    0.01
 }
 
 #[cfg(not(target_os = "linux"))]

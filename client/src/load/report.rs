@@ -347,9 +347,9 @@ impl Report {
                         format!("{} B", count(b.max(0.0) as u64))
                     })
             }),
-            Row::new("CPU while measuring", |r| seconds(r.cpu.measuring_seconds))
+            Row::new("CPU while measuring", |r| cpu_time(r.cpu.measuring_seconds))
                 .ratio(|r| r.cpu_measuring_seconds),
-            Row::new("CPU in total", |r| seconds(r.cpu.total_seconds)),
+            Row::new("CPU in total", |r| cpu_time(r.cpu.total_seconds)),
         ];
         let mut header = vec!["".to_owned()];
         for point in &self.points {
@@ -413,7 +413,7 @@ impl Report {
                     .map_or("-".to_owned(), |b| {
                         format!("{} B", count(b.max(0.0) as u64))
                     }),
-                seconds(run.cpu.measuring_seconds),
+                cpu_time(run.cpu.measuring_seconds),
             ]);
         }
         lines
@@ -499,8 +499,22 @@ pub(super) fn mib(bytes: Option<u64>) -> String {
     })
 }
 
-pub(super) fn seconds(s: Option<f64>) -> String {
-    s.map_or("-".to_owned(), |s| format!("{s:.2} s"))
+/// CPU time as precisely as it was measured: in seconds from one second up, in
+/// milliseconds below (a short run uses a few clock ticks), and less than one tick as
+/// such rather than as 0.
+pub(super) fn cpu_time(s: Option<f64>) -> String {
+    cpu_time_in_steps(s, super::hub_proc::cpu_resolution())
+}
+
+/// [`cpu_time`] for a measurement in steps of `resolution` seconds.
+fn cpu_time_in_steps(s: Option<f64>, resolution: f64) -> String {
+    match s {
+        None => "-".to_owned(),
+        Some(s) if s >= 1.0 => format!("{s:.2} s"),
+        // Below half a step: no tick was counted.
+        Some(s) if s < resolution / 2.0 => format!("< {:.0} ms", resolution * 1000.0),
+        Some(s) => format!("{:.0} ms", s * 1000.0),
+    }
 }
 
 #[cfg(test)]
@@ -513,6 +527,18 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(count(1000), "1,000");
         assert_eq!(count(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn cpu_time_keeps_the_resolution_it_was_measured_with() {
+        let tick = 0.01;
+        assert_eq!(cpu_time_in_steps(None, tick), "-");
+        assert_eq!(cpu_time_in_steps(Some(0.0), tick), "< 10 ms");
+        assert_eq!(cpu_time_in_steps(Some(0.03), tick), "30 ms");
+        // A difference of two readings is not exact.
+        assert_eq!(cpu_time_in_steps(Some(0.07 - 0.05), tick), "20 ms");
+        assert_eq!(cpu_time_in_steps(Some(0.99), tick), "990 ms");
+        assert_eq!(cpu_time_in_steps(Some(1.234), tick), "1.23 s");
     }
 
     #[test]
