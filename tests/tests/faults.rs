@@ -178,10 +178,18 @@ fn a_stopped_listener_learns_its_exact_loss_and_delays_the_others_once_at_most()
     signal(&stopped.child, libc::SIGCONT);
     let resumed = Instant::now();
     let mut seqs = Vec::new();
+    let mut lagged_events = 0;
     while seqs.last() != Some(&STOP_TOTAL) {
         let line = stopped.stdout.next().expect("the stopped listener goes on");
-        seqs.push(json_seq(&line).expect("a broadcast"));
+        match json_seq(&line) {
+            Some(seq) => seqs.push(seq),
+            None => {
+                assert!(line.contains("\"event\":\"lagged\""), "{line}");
+                lagged_events += 1;
+            }
+        }
     }
+    assert_eq!(lagged_events, 1, "the loss is said on stdout too, once");
     eprintln!(
         "the stopped listener caught up {:?} after it went on",
         resumed.elapsed()
@@ -295,6 +303,9 @@ fn listeners_that_reconnect_come_back_to_a_new_hub_and_say_it_is_a_new_instance(
             expected_old += 1;
             line = listener.stdout.next().expect("a message");
         }
+        // Then, on stdout too, that the hub is a new instance.
+        assert!(line.contains("\"event\":\"new_instance\""), "{line}");
+        line = listener.stdout.next().expect("a message");
         for seq in 1..=100 {
             if seq > 1 {
                 line = listener.stdout.next().expect("a message");

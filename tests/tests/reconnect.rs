@@ -29,13 +29,19 @@ impl Listener {
         }
     }
 
-    /// The next message printed, as (seq, body).
+    /// The next message printed, as (seq, body); event lines (a new hub instance, lost
+    /// messages) are skipped: the tests read those notices on stderr.
     fn next_message(&self) -> (u64, String) {
-        let line = self.stdout.next().expect("the listener printed a message");
-        let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
-        let seq = value["seq"].as_u64().expect("a broadcast with a seq");
-        let body = value["body"].as_str().expect("a UTF-8 body").to_owned();
-        (seq, body)
+        loop {
+            let line = self.stdout.next().expect("the listener printed a message");
+            let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+            if value.get("event").is_some() {
+                continue;
+            }
+            let seq = value["seq"].as_u64().expect("a broadcast with a seq");
+            let body = value["body"].as_str().expect("a UTF-8 body").to_owned();
+            return (seq, body);
+        }
     }
 }
 
