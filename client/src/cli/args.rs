@@ -14,8 +14,7 @@ use super::exit::EXIT_CODES;
 /// for the user and platform at hand ([`endpoint::from_env_or_default`]), so `--help`
 /// shows the user's own path, and the manual, which is generated once and read by
 /// anyone, the rule.
-pub const DEFAULT_ENDPOINT: &str = "$XDG_RUNTIME_DIR/pipehub.sock; without XDG_RUNTIME_DIR, \
-     <temp dir>/pipehub-<uid>/pipehub.sock; on Windows, \\\\.\\pipe\\pipehub";
+pub const DEFAULT_ENDPOINT: &str = endpoint::DEFAULT_DESCRIPTION;
 
 /// Listen to a pipehub hub, send messages to it, or ask who is connected
 ///

@@ -478,15 +478,7 @@ impl Row {
 
 /// `1234567` as `1,234,567`.
 pub(super) fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    pipehub_protocol::status::grouped(n)
 }
 
 pub(super) fn micros(us: u64) -> String {
