@@ -18,7 +18,10 @@ fn a_listener_that_reconnects_waits_for_the_first_hub() {
     let waiting = listener
         .stderr
         .until(|line| line.contains("waiting for it"));
-    assert!(waiting.contains(&format!("no hub at {endpoint}")), "{waiting}");
+    assert!(
+        waiting.contains(&format!("no hub at {endpoint}")),
+        "{waiting}"
+    );
     // Several attempts go by, backing off, without another notice or an exit.
     std::thread::sleep(Duration::from_secs(1));
     assert!(
@@ -29,10 +32,7 @@ fn a_listener_that_reconnects_waits_for_the_first_hub() {
     let mut hub = HubProcess::start(&endpoint, &[]);
     hub.wait_for_listeners(1);
     hub.type_lines(&["the first message".to_owned()]);
-    assert_eq!(
-        listener.stdout.next().as_deref(),
-        Some("the first message")
-    );
+    assert_eq!(listener.stdout.next().as_deref(), Some("the first message"));
     assert!(listener.wait().success());
     let rest = listener.stderr.rest();
     assert!(
@@ -40,7 +40,8 @@ fn a_listener_that_reconnects_waits_for_the_first_hub() {
         "more than one notice: {rest:?}"
     );
     assert!(
-        rest.iter().any(|line| line.contains("connected to the hub")),
+        rest.iter()
+            .any(|line| line.contains("connected to the hub")),
         "{rest:?}"
     );
 }
