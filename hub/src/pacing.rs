@@ -24,8 +24,12 @@
 //! stopped listener delays the others once, by at most that timeout. Liveness is judged
 //! per process (the peer's pid, where the platform gives it): a process that reads many
 //! connections in turn, such as a load tool, reads each one only now and then, and is
-//! alive while it takes bytes on any of them. When a stalled listener takes bytes again it
-//! rejoins the paced set at its cursor; what was evicted meanwhile it is told of with
+//! alive while it takes bytes on any of them. And "takes bytes" is asked of the kernel
+//! (what the listener has not read yet), not judged by the hub's own writes alone: the
+//! kernel wakes a writer only once most of a socket buffer is free, so a slow reader can
+//! go longer than the timeout between writes while reading all along (on Windows, which
+//! cannot say, the writes are all there is). When a stalled listener takes bytes again
+//! it rejoins the paced set at its cursor; what was evicted meanwhile it is told of with
 //! `LAGGED`, exactly as before.
 //!
 //! In `skip` mode ([`WhenBehind::Skip`]) there is no gate: publishers are never paused,
