@@ -701,27 +701,31 @@ async fn listen_reports_a_lag_announced_after_a_resume() {
     assert!(!stderr.contains("warning"), "{stderr}");
 }
 
+/// A hub that sends #1 and #2 and goes; then, restarted as instance 0x5678 with six
+/// broadcasts of which it no longer holds #1 and #2, welcomes the listener back and sends
+/// #3 and #4. Returns the listener's second `HELLO`.
+async fn restart_under_a_listener(hub: &FakeHub) -> Hello {
+    let (mut side, _) = session(hub, welcome(0)).await;
+    side.send_all([broadcast(1, "old 1"), broadcast(2, "old 2")])
+        .await;
+    drop(side);
+    let restarted = Welcome {
+        hub_instance: HubInstance(0x5678),
+        client_id: ClientId(1),
+        ..welcome(6)
+    };
+    let (mut side, second) = session(hub, restarted).await;
+    side.send_all([broadcast(3, "new 3"), broadcast(4, "new 4")])
+        .await;
+    side.recv().await;
+    second
+}
+
 #[tokio::test]
 async fn listen_says_when_the_hub_is_a_new_instance() {
     let hub = FakeHub::bind();
     let endpoint = hub.endpoint();
-    let server = tokio::spawn(async move {
-        let (mut side, _) = session(&hub, welcome(0)).await;
-        side.send_all([broadcast(1, "old 1"), broadcast(2, "old 2")])
-            .await;
-        drop(side);
-        let restarted = Welcome {
-            hub_instance: HubInstance(0x5678),
-            client_id: ClientId(1),
-            ..welcome(6)
-        };
-        let (mut side, second) = session(&hub, restarted).await;
-        // It no longer holds 1 and 2 of its own broadcasts, and replays 3 to 6.
-        side.send_all([broadcast(3, "new 3"), broadcast(4, "new 4")])
-            .await;
-        side.recv().await;
-        second
-    });
+    let server = tokio::spawn(async move { restart_under_a_listener(&hub).await });
 
     let output = run(&endpoint, &["listen", "--reconnect", "--count", "4"], b"").await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -747,21 +751,7 @@ async fn listen_says_when_the_hub_is_a_new_instance() {
 async fn listen_json_marks_a_new_hub_instance_and_its_missed_messages() {
     let hub = FakeHub::bind();
     let endpoint = hub.endpoint();
-    tokio::spawn(async move {
-        let (mut side, _) = session(&hub, welcome(0)).await;
-        side.send_all([broadcast(1, "old 1"), broadcast(2, "old 2")])
-            .await;
-        drop(side);
-        let restarted = Welcome {
-            hub_instance: HubInstance(0x5678),
-            ..welcome(6)
-        };
-        let (mut side, _) = session(&hub, restarted).await;
-        // It no longer holds 1 and 2 of its own broadcasts.
-        side.send_all([broadcast(3, "new 3"), broadcast(4, "new 4")])
-            .await;
-        side.recv().await;
-    });
+    tokio::spawn(async move { restart_under_a_listener(&hub).await });
 
     let output = run(
         &endpoint,
