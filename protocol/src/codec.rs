@@ -132,8 +132,9 @@ impl Decoder for FrameCodec {
                 return Ok(None);
             };
             if src.len() < size {
-                // `size` is bounded by the limit, so this reservation is too.
-                src.reserve(size - src.len());
+                // Nothing is reserved for the rest: the buffer grows with the bytes that
+                // arrive, never with the length a peer announces, so a frame begun and
+                // never finished costs what was sent of it.
                 return Ok(None);
             }
             let type_byte = src[LENGTH_LEN];
@@ -189,6 +190,21 @@ mod tests {
 
     use super::FrameCodec;
     use crate::{Frame, ProtocolError};
+
+    #[test]
+    fn a_frame_begun_costs_the_bytes_received_not_the_length_announced() {
+        let mut codec = FrameCodec::new(1024 * 1024);
+        let mut buf = BytesMut::with_capacity(64);
+        // A SEND announcing 1 MiB, and 10 bytes of it.
+        buf.extend_from_slice(&[0x00, 0x10, 0x00, 0x00, 0x02]);
+        buf.extend_from_slice(&[7; 10]);
+        assert!(matches!(codec.decode(&mut buf), Ok(None)));
+        assert!(
+            buf.capacity() < 1024,
+            "{} bytes reserved for 15 received",
+            buf.capacity()
+        );
+    }
 
     /// A PONG between two frames of types no version knows yet: `0x9f` (hub to client)
     /// and `0x7f` (client to hub).
