@@ -4,7 +4,8 @@
 //! - A listener SIGKILLed while the hub is in the middle of a frame to it is forgotten,
 //!   and the other listeners get every message whole.
 //! - A listener SIGSTOPped while 50,000 messages are broadcast is told exactly what it
-//!   missed when it goes on, and the others were never held back.
+//!   missed when it goes on, and the others were held back once, for the stall timeout
+//!   at most.
 //! - The hub SIGKILLed under listeners that `--reconnect`: they come back to a new hub on
 //!   the same endpoint and say it is a new instance.
 //! - Out of file descriptors, the hub defers connections without spinning and serves
