@@ -42,6 +42,10 @@ pub struct Config {
     pub text_grace: Duration,
     /// A connection that started a `HELLO` must finish it within this time.
     pub handshake_timeout: Duration,
+    /// A framed client that began a frame must finish it within this time (the hub
+    /// checks twice a second), or it gets `ERROR` and is closed: a frame begun and never
+    /// finished would otherwise hold what was sent of it for as long as the client likes.
+    pub frame_timeout: Duration,
     /// On shutdown, how long clients get to receive what is queued for them and `BYE`.
     pub shutdown_timeout: Duration,
     /// What happens when a publisher is faster than the listeners: wait for them, or
@@ -99,6 +103,7 @@ impl Default for Config {
             max_clients: 100_000,
             text_grace: Duration::from_millis(300),
             handshake_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             when_behind: WhenBehind::Wait,
             stall_timeout: DEFAULT_STALL_TIMEOUT,

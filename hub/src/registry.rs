@@ -100,8 +100,11 @@ pub(crate) struct ClientHandle {
     /// Whether a keepalive `PING` is outstanding.
     pinged: AtomicBool,
     /// The client shut down its sending side: nothing it does will wake its connection
-    /// when it goes, so the hub asks ([`Registry::check_hangups`]).
+    /// when it goes, so the hub asks ([`Registry::check_connections`]).
     pub(crate) half_closed: AtomicBool,
+    /// Since when (milliseconds of the hub's clock) the client has had a frame begun and
+    /// not finished while the hub was reading it; 0 while it has none.
+    unfinished_since_ms: AtomicU64,
     mailbox: Mutex<Mailbox>,
     /// Woken when the mailbox has something.
     pub(crate) wake: Notify,
@@ -152,6 +155,8 @@ pub(crate) struct Mailbox {
     pub(crate) silent: Option<Duration>,
     /// Set when a client that had shut down its sending side turned out to be gone.
     pub(crate) hung_up: bool,
+    /// Set when the client began a frame and did not finish it within the frame timeout.
+    pub(crate) unfinished: Option<Duration>,
 }
 
 /// [`Watch::last_unread`] before pacing first probed the client in its current wait.
@@ -198,6 +203,7 @@ impl ClientHandle {
             }),
             pinged: AtomicBool::new(false),
             half_closed: AtomicBool::new(false),
+            unfinished_since_ms: AtomicU64::new(0),
             mailbox: Mutex::new(Mailbox::default()),
             wake: Notify::new(),
         }
@@ -217,17 +223,12 @@ impl ClientHandle {
 
     /// Asks the connection to say `BYE` (kicked) and close.
     pub(crate) fn kick(&self, reason: String) {
-        self.mailbox.lock().unwrap_or_else(|e| e.into_inner()).kick = Some(reason);
-        self.wake.notify_one();
+        self.mail(|mailbox| mailbox.kick = Some(reason));
     }
 
     /// Asks the connection to finish: send what is queued, then `BYE` (shutdown).
     pub(crate) fn shut_down(&self) {
-        self.mailbox
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .shutdown = true;
-        self.wake.notify_one();
+        self.mail(|mailbox| mailbox.shutdown = true);
     }
 
     /// Notes that the client sent something: it is alive.
@@ -254,15 +255,28 @@ impl ClientHandle {
         }
         let silent = Duration::from_millis(clock_ms().saturating_sub(heard));
         if silent >= interval * 2 && self.pinged.load(Ordering::Relaxed) {
-            self.mailbox
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .silent = Some(silent);
-            self.wake.notify_one();
+            self.mail(|mailbox| mailbox.silent = Some(silent));
         } else if silent >= interval && !self.pinged.swap(true, Ordering::Relaxed) {
             let nonce = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
             self.post(Frame::Ping(nonce).to_bytes());
         }
+    }
+
+    /// Notes whether the client has a frame begun and not finished now, while the hub
+    /// reads it: the frame timeout runs from when one was first begun.
+    pub(crate) fn note_unfinished_frame(&self, unfinished: bool) {
+        if !unfinished {
+            self.unfinished_since_ms.store(0, Ordering::Relaxed);
+        } else if self.unfinished_since_ms.load(Ordering::Relaxed) == 0 {
+            self.unfinished_since_ms
+                .store(clock_ms().max(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Changes the mailbox with `change`, and wakes the connection to read it.
+    fn mail(&self, change: impl FnOnce(&mut Mailbox)) {
+        change(&mut self.mailbox.lock().unwrap_or_else(|e| e.into_inner()));
+        self.wake.notify_one();
     }
 
     /// Takes everything waiting in the mailbox.
@@ -325,19 +339,23 @@ impl Registry {
         }
     }
 
-    /// Tells the connection of every half-closed client that has since gone entirely
-    /// that it is gone: without a write to fail, nothing else would.
-    pub(crate) fn check_hangups(&self) {
+    /// What no event of their own connections tells: tells the connection of every
+    /// half-closed client that has since gone entirely that it is gone (without a write
+    /// to fail, nothing else would), and that of every client that began a frame more
+    /// than `frame_timeout` ago and has not finished it that its time is up.
+    pub(crate) fn check_connections(&self, frame_timeout: Duration) {
+        let now = clock_ms();
         for entry in self.clients.iter() {
             let client = entry.value();
             if client.half_closed.load(Ordering::Relaxed) && client.probe.hung_up() {
                 client.half_closed.store(false, Ordering::Relaxed);
-                client
-                    .mailbox
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .hung_up = true;
-                client.wake.notify_one();
+                client.mail(|mailbox| mailbox.hung_up = true);
+            }
+            let since = client.unfinished_since_ms.load(Ordering::Relaxed);
+            let unfinished = Duration::from_millis(now.saturating_sub(since));
+            if since != 0 && unfinished >= frame_timeout {
+                client.unfinished_since_ms.store(0, Ordering::Relaxed);
+                client.mail(|mailbox| mailbox.unfinished = Some(unfinished));
             }
         }
     }

@@ -48,7 +48,7 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
         }
         .in_current_span(),
     );
-    tasks.spawn(hangups(hub.clone(), stop.clone()).in_current_span());
+    tasks.spawn(watch_connections(hub.clone(), stop.clone()).in_current_span());
     if let Some(interval) = hub.shared.config.keepalive {
         tasks.spawn(keepalive(hub.clone(), interval, stop.clone()).in_current_span());
     }
@@ -131,19 +131,20 @@ async fn keepalive(hub: Hub, interval: Duration, stop: CancellationToken) {
     }
 }
 
-/// How often the hub asks whether half-closed clients are gone.
-const HANGUP_CHECK: Duration = Duration::from_millis(500);
+/// How often the hub looks at what no event of a connection tells.
+const CONNECTION_CHECK: Duration = Duration::from_millis(500);
 
 /// Notices half-closed clients (read-only tools: `socat -u`, .NET `PipeDirection.In`)
-/// that have gone entirely, which no event of their own connection tells: one task for
-/// the whole hub, as for keepalive.
-async fn hangups(hub: Hub, stop: CancellationToken) {
-    let mut ticks = tokio::time::interval(HANGUP_CHECK);
+/// that have gone entirely, and frames begun and not finished within the frame timeout:
+/// one task for the whole hub, as for keepalive, instead of a timer per client.
+async fn watch_connections(hub: Hub, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(CONNECTION_CHECK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let frame_timeout = hub.shared.config.frame_timeout;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = ticks.tick() => hub.shared.registry.check_hangups(),
+            _ = ticks.tick() => hub.shared.registry.check_connections(frame_timeout),
         }
     }
 }

@@ -47,6 +47,44 @@ async fn a_hello_that_stalls_is_closed_after_the_handshake_timeout() {
 }
 
 #[tokio::test]
+async fn a_frame_begun_and_not_finished_is_cut_off_after_the_frame_timeout() {
+    let timeout = Duration::from_millis(300);
+    let hub = TestHub::with_config(Config {
+        frame_timeout: timeout,
+        ..test_config()
+    })
+    .await;
+    let (mut healthy, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let (mut trickler, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+    // A SEND announcing 1,000 bytes, then one byte every 50 ms: never silent, so
+    // keepalive alone would not end it, and never finished.
+    let started = Instant::now();
+    trickler.send_raw(&[0, 0, 0x03, 0xe9, 0x02]).await;
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if trickler.stream.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        trickler
+    });
+    hub.hub.publish(b"meanwhile").unwrap();
+    assert_eq!(healthy.recv_broadcast().await.0, 1, "others are served");
+    let mut trickler = trickle.await.expect("trickle task");
+    let answer = trickler.recv_until_closed().await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(answer.as_slice(), [Frame::Error { code, .. }] if *code == ErrorCode::MALFORMED_FRAME),
+        "expected ERROR (malformed), got {answer:?}"
+    );
+    assert!(
+        waited >= timeout && waited < Duration::from_secs(5) + timeout,
+        "closed after {waited:?}, the timeout is {timeout:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_client_that_never_reads_its_pongs_is_slowed_down_not_buffered() {
     let hub = TestHub::start().await;
     let (mut healthy, _) = RawClient::join(&hub.endpoint, Role::Listener).await;

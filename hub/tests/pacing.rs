@@ -208,9 +208,11 @@ async fn in_skip_mode_publishers_never_wait_and_a_listener_behind_learns_its_exa
 }
 
 #[tokio::test]
-async fn a_paused_publisher_is_not_closed_by_keepalive() {
+async fn a_paused_publisher_is_not_closed_by_keepalive_or_the_frame_timeout() {
+    // Paused, the hub reads the publisher no further, whatever frame it had begun.
     let config = Config {
         keepalive: Some(Duration::from_millis(100)),
+        frame_timeout: Duration::from_millis(100),
         ..paced(Duration::from_secs(30))
     };
     let hub = TestHub::with_config(config).await;

@@ -62,6 +62,11 @@ impl Connection {
             {
                 self.handle_frame(frame, name).await?;
             }
+            // What is left is a frame begun; while the hub reads the client (it is not
+            // paused), it must be finished within the frame timeout.
+            if let Some(handle) = &self.handle {
+                handle.note_unfinished_frame(self.pending.is_none() && !self.rbuf.is_empty());
+            }
         }
         if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();

@@ -350,6 +350,15 @@ impl Connection {
         if mail.hung_up {
             return Err(End::Closed(None));
         }
+        if let Some(unfinished) = mail.unfinished {
+            return Err(End::Protocol(
+                ErrorCode::MALFORMED_FRAME,
+                format!(
+                    "a frame was begun and not finished within {} s; send each frame whole",
+                    unfinished.as_secs()
+                ),
+            ));
+        }
         match mail.kick {
             Some(reason) => Err(End::Kicked(reason)),
             None => Ok(()),
