@@ -1,37 +1,62 @@
 //! How text listeners (plain tools such as socat or `nc -U`, and .NET pipe readers) see
 //! messages: each body as one UTF-8 line.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use pipehub_protocol::BROADCAST_BODY_OFFSET;
 
-/// A text listener's line for one log entry: the body of its `BROADCAST` (a text
+/// Appends a text listener's line for one log entry: the body of its `BROADCAST` (a text
 /// listener is not told where a broadcast from another hub came from).
-pub(crate) fn text_line(entry: &Bytes) -> Bytes {
+pub(crate) fn put_text_line(dst: &mut BytesMut, entry: &[u8]) {
     let broadcast = crate::log::broadcast_of(entry);
-    text_line_for(broadcast.get(BROADCAST_BODY_OFFSET..).unwrap_or_default())
+    put_line(
+        dst,
+        broadcast.get(BROADCAST_BODY_OFFSET..).unwrap_or_default(),
+    );
 }
 
-/// A text listener's line for a message body: escaped so it stays one line
-/// (`\` → `\\`, LF → `\n`, CR → `\r`), invalid UTF-8 replaced, then `\n`.
+/// A text listener's line for a message body (a direct message): see [`put_line`].
 pub(crate) fn text_line_for(body: &[u8]) -> Bytes {
+    let mut line = BytesMut::with_capacity(body.len() + 1);
+    put_line(&mut line, body);
+    line.freeze()
+}
+
+/// Appends the line for `body`: escaped so it stays one line (`\` → `\\`, LF → `\n`,
+/// CR → `\r`), invalid UTF-8 replaced, then `\n`.
+fn put_line(dst: &mut BytesMut, body: &[u8]) {
     let text = String::from_utf8_lossy(body);
-    let mut line = String::with_capacity(text.len() + 1);
+    dst.reserve(text.len() + 1);
+    let mut utf8 = [0u8; 4];
     for c in text.chars() {
         match c {
-            '\\' => line.push_str("\\\\"),
-            '\n' => line.push_str("\\n"),
-            '\r' => line.push_str("\\r"),
-            c => line.push(c),
+            '\\' => dst.extend_from_slice(b"\\\\"),
+            '\n' => dst.extend_from_slice(b"\\n"),
+            '\r' => dst.extend_from_slice(b"\\r"),
+            c => dst.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes()),
         }
     }
-    line.push('\n');
-    Bytes::from(line)
+    dst.extend_from_slice(b"\n");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use pipehub_protocol::{ClientId, Seq, broadcast_frame};
+
+    fn text_line(entry: &[u8]) -> BytesMut {
+        let mut line = BytesMut::new();
+        put_text_line(&mut line, entry);
+        line
+    }
+
+    #[test]
+    fn lines_of_a_batch_follow_each_other_in_one_buffer() {
+        let mut lines = BytesMut::new();
+        for (seq, body) in [(1, &b"one"[..]), (2, b"two")] {
+            put_text_line(&mut lines, &broadcast_frame(Seq(seq), ClientId(0), 0, body));
+        }
+        assert_eq!(&lines[..], b"one\ntwo\n");
+    }
 
     #[test]
     fn text_lines_escape_newlines_and_backslashes() {

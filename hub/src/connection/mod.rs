@@ -45,7 +45,7 @@ use crate::{
     hub::{Shared, kicked_bye},
     log::Read,
     registry::{ClientHandle, ClientKind},
-    text::{text_line, text_line_for},
+    text::{put_text_line, text_line_for},
     transport::{self, Stream},
 };
 
@@ -53,6 +53,8 @@ use crate::{
 const BATCH_FRAMES: usize = 256;
 /// Most bytes taken from the log for one vectored write (at least one frame is taken).
 const BATCH_BYTES: usize = 256 * 1024;
+/// The same for a text listener, whose lines are copies rather than handles into the log.
+const TEXT_BATCH_BYTES: usize = 16 * 1024;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 4096;
 /// Read buffer growth step before the handshake is done: a whole `HELLO` (at most 102

@@ -11,11 +11,14 @@ impl Connection {
         self.out.extend(self.control.drain(..));
         let text = self.kind == ClientKind::Text;
         let start = self.out.len();
+        // A text listener's lines are copies, not handles into the log: take less at a
+        // time, so one that stops reading holds little beyond its socket buffer.
+        let batch_bytes = if text { TEXT_BATCH_BYTES } else { BATCH_BYTES };
         while let Some(cursor) = self.cursor {
             match self
                 .hub
                 .log
-                .read(cursor, &mut self.out, BATCH_FRAMES, BATCH_BYTES)
+                .read(cursor, &mut self.out, BATCH_FRAMES, batch_bytes)
             {
                 Read::Frames(n) => self.advance_cursor(n),
                 Read::Lagged { missed, next } => {
@@ -37,10 +40,13 @@ impl Connection {
             }
             break;
         }
-        if text {
-            for frame in self.out.range_mut(start..) {
-                *frame = text_line(frame);
+        if text && self.out.len() > start {
+            // One buffer for the batch's lines: one allocation, not one per line.
+            let mut lines = BytesMut::new();
+            for entry in self.out.drain(start..) {
+                put_text_line(&mut lines, &entry);
             }
+            self.out.push_back(lines.freeze());
         }
     }
 
