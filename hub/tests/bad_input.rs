@@ -128,6 +128,39 @@ async fn wrong_magic_is_an_error() {
 }
 
 #[tokio::test]
+async fn a_hello_announcing_more_than_a_hello_holds_is_an_error_before_the_rest() {
+    // A version-1 HELLO announcing 1 MiB: only its first 11 bytes are sent, and the
+    // hub answers without waiting (or holding room) for the rest.
+    let mut bytes = BytesMut::new();
+    bytes.put_u32(1024 * 1024);
+    bytes.put_u8(0x01);
+    bytes.put_slice(b"PHUB");
+    bytes.put_u16(1);
+    let started = std::time::Instant::now();
+    let answer = misbehave(&bytes).await;
+    assert_eq!(error_code(&answer), ErrorCode::MALFORMED_FRAME);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "answered at once, not at the 10 s handshake timeout: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_longer_hello_of_another_version_is_refused_for_its_version() {
+    // Only length, type, magic and version keep their places across versions: a later
+    // version's HELLO may be longer, and is refused for what it is.
+    let mut bytes = hello_bytes(|b| b[9..11].copy_from_slice(&2u16.to_be_bytes()));
+    bytes.extend_from_slice(&[0; 200]);
+    let len = (bytes.len() - 4) as u32;
+    bytes[..4].copy_from_slice(&len.to_be_bytes());
+    match misbehave(&bytes).await.as_slice() {
+        [Frame::Refused { code, .. }] => assert_eq!(*code, RefuseCode::UNSUPPORTED_VERSION),
+        other => panic!("expected REFUSED, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn an_unsupported_version_is_refused() {
     let bytes = hello_bytes(|b| b[9..11].copy_from_slice(&99u16.to_be_bytes()));
     match misbehave(&bytes).await.as_slice() {

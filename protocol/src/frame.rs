@@ -492,6 +492,34 @@ impl Frame {
     }
 }
 
+/// The largest `length` of a version-1 `HELLO`: type, magic, version, role, flags,
+/// resume instance and sequence number, name length, a 64-byte name, and "last K".
+pub const MAX_HELLO_LEN: u32 = 1 + 4 + 2 + 1 + 1 + 8 + 8 + 1 + MAX_NAME_LEN as u32 + 4;
+
+/// Checks the first bytes of a connection, before its `HELLO` is whole: a version-1
+/// `HELLO` that announces more than [`MAX_HELLO_LEN`] is malformed as soon as its
+/// length, type, magic and version have arrived, so nobody waits for (or holds) the
+/// rest. A `HELLO` of another version may be longer (only those four fields keep their
+/// places), and anything else is left to the full parse.
+pub fn check_hello_start(buf: &[u8]) -> Result<(), ProtocolError> {
+    let Some(start) = buf.first_chunk::<{ HEADER_LEN + 6 }>() else {
+        return Ok(());
+    };
+    let len = u32::from_be_bytes([start[0], start[1], start[2], start[3]]);
+    let version = u16::from_be_bytes([start[9], start[10]]);
+    if start[4] == FrameType::Hello as u8
+        && start[5..9] == MAGIC
+        && version == VERSION
+        && len > MAX_HELLO_LEN
+    {
+        return Err(ProtocolError::Malformed {
+            frame: "HELLO",
+            reason: "longer than the 94 bytes a version-1 HELLO can be",
+        });
+    }
+    Ok(())
+}
+
 /// `HELLO` flag bit 0: the resume fields are meaningful.
 const HELLO_FLAG_RESUME: u8 = 0x01;
 /// `HELLO` flag bit 1: a `u32` "last K" field follows the name.

@@ -642,3 +642,21 @@ fn frame_type_and_code_tables_match_the_code() {
         assert!(doc.contains(&row), "a code table lacks the row `{row}`");
     }
 }
+
+/// The document's "a `HELLO` is at most 98 bytes (a `length` of at most 94)" is the
+/// largest HELLO this crate encodes, and the bound the hub checks a HELLO's start against.
+#[test]
+fn the_largest_hello_is_the_documented_bound() {
+    let mut hello = pipehub_protocol::Hello::new(pipehub_protocol::Role::Publisher);
+    hello.name = "n".repeat(pipehub_protocol::MAX_NAME_LEN);
+    hello.resume = Some((pipehub_protocol::HubInstance(1), pipehub_protocol::Seq(2)));
+    hello.last = Some(3);
+    let bytes = Frame::Hello(hello).to_bytes();
+    assert_eq!(bytes.len(), 98);
+    assert_eq!(pipehub_protocol::MAX_HELLO_LEN, 94);
+    assert!(read_doc().text.contains("a `length` of at most 94"));
+    assert!(pipehub_protocol::check_hello_start(&bytes).is_ok());
+    let mut longer = bytes.to_vec();
+    longer[..4].copy_from_slice(&95u32.to_be_bytes());
+    assert!(pipehub_protocol::check_hello_start(&longer[..11]).is_err());
+}

@@ -164,6 +164,7 @@ impl Connection {
     /// Reads until the read buffer holds a complete frame.
     pub(super) async fn read_frame(&mut self) -> Result<Frame, ProtocolError> {
         loop {
+            pipehub_protocol::check_hello_start(&self.rbuf)?;
             if let Some(frame) = self.codec.decode(&mut self.rbuf)? {
                 return Ok(frame);
             }
