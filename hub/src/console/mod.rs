@@ -260,22 +260,17 @@ fn not_shown(n: u64) -> String {
     )
 }
 
-/// One event as one line of plain text for the operator, as a pipe or a file gets it:
-/// what clients said, as they said it.
+/// One event as one line of plain text for the operator, as a pipe or a file (a service's
+/// journal) gets it: the words of [`render_styled`], without colour.
 pub fn render(event: &ConsoleEvent) -> String {
-    render_with(event, Style::PLAIN, str::to_owned)
+    render_styled(event, Style::PLAIN)
 }
 
-/// One event as one line for the operator's terminal: the words of [`render`], coloured
-/// by `style`, and with control characters from clients escaped, so a client can neither
-/// break the line nor drive the terminal.
+/// One event as one line for the operator, coloured by `style`. What clients chose
+/// (names, bodies) is escaped ([`printable`]) wherever the line goes, so a client can
+/// neither break the line, nor forge one of the hub's, nor drive a terminal.
 pub fn render_styled(event: &ConsoleEvent, style: Style) -> String {
-    render_with(event, style, printable)
-}
-
-/// The one rendering of an event, with what clients chose (names, bodies) passed through
-/// `shown`.
-fn render_with(event: &ConsoleEvent, style: Style, shown: impl Fn(&str) -> String) -> String {
+    let shown = printable;
     let line = match event {
         ConsoleEvent::Message {
             from,
@@ -376,6 +371,25 @@ mod tests {
         assert!(says.len() > 1_000_000);
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn a_client_cannot_forge_a_line_of_the_hubs_output_in_a_pipe() {
+        let event = ConsoleEvent::Joined {
+            id: ClientId(2),
+            name: "x)]\r\n[client 1 (admin) says] shut down now\x07".into(),
+            kind: "listener",
+        };
+        let line = render(&event);
+        assert_eq!(line.lines().count(), 1, "{line:?}");
+        assert!(!line.contains(['\r', '\x07']), "{line:?}");
+        let says = render(&ConsoleEvent::Message {
+            from: ClientId(2),
+            name: String::new(),
+            body: Bytes::from_static(b"one\n[client 1 says] two"),
+            broadcast: false,
+        });
+        assert_eq!(says, "[client 2 says] one\\n[client 1 says] two\n");
     }
 
     #[test]
