@@ -42,6 +42,7 @@
 # Needs python3 and nats-server (Debian: apt install nats-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/machine.sh
 
 CLIENTS=${CLIENTS:-"3 300 3000"}
 SIZE=${SIZE:-64}
@@ -64,13 +65,8 @@ hub=target/release/pipehub
 client=target/release/pipehub-client
 mkdir -p "$out"
 {
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "cpus: $(nproc 2>/dev/null || echo unknown)"
-  echo "kernel: $(uname -sr)"
-  grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
+  machine_info
   echo "nats-server: $("$NATS_SERVER" --version 2>&1 || echo unknown)"
-  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 } > "$out/machine.txt"
 
 # Every process started here is stopped by its PID when the script ends, however it ends.

@@ -24,6 +24,7 @@
 # `pipehub-client load --spawn-hub --baseline raw --sweep 1,100,1000,10000 --report PATH.html`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/machine.sh
 
 CLIENTS=${CLIENTS:-"1 100 1000 10000"}
 SIZES=${SIZES:-"64 1024"}
@@ -39,11 +40,7 @@ cargo build --release --quiet --bins
 load=target/release/pipehub-client
 mkdir -p "$out"
 {
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "cpus: $(nproc 2>/dev/null || echo unknown)"
-  echo "kernel: $(uname -sr)"
-  grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
+  machine_info
 } > "$out/machine.txt"
 
 run() { # NAME ARGS...: one load run, its table in NAME.txt, its report in NAME.json and .html

@@ -31,6 +31,7 @@
 # ratio, messages lost, and the hub's peak memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/machine.sh
 
 CLIENTS=${CLIENTS:-"100 1000 10000"}
 SIZES=${SIZES:-"64 1024"}
@@ -46,12 +47,7 @@ cargo build --release --quiet --bins
 load=target/release/pipehub-client
 mkdir -p "$out"
 {
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "cpus: $(nproc 2>/dev/null || echo unknown)"
-  echo "kernel: $(uname -sr)"
-  grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
-  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+  machine_info
 } > "$out/machine.txt"
 
 declare -A hub_args=(
