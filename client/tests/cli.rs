@@ -207,20 +207,23 @@ async fn listen_json_prints_the_origin_of_a_message_from_another_hub() {
     );
 }
 
+/// #11 "a", a `LAGGED` of 5 (#12 to #16), then #17 "b".
+fn a_lag_after_11() -> Vec<Frame> {
+    vec![
+        broadcast(11, "a"),
+        Frame::Lagged {
+            missed: 5,
+            next_seq: Seq(17),
+        },
+        broadcast(17, "b"),
+    ]
+}
+
 #[tokio::test]
 async fn listen_reports_lag_and_gaps_on_stderr() {
-    let endpoint = FakeHub::welcoming_and_sending(
-        10,
-        vec![
-            broadcast(11, "a"),
-            Frame::Lagged {
-                missed: 5,
-                next_seq: Seq(17),
-            },
-            broadcast(17, "b"),
-            broadcast(19, "c"),
-        ],
-    );
+    let mut frames = a_lag_after_11();
+    frames.push(broadcast(19, "c"));
+    let endpoint = FakeHub::welcoming_and_sending(10, frames);
 
     let output = run(&endpoint, &["listen", "--count", "3"], b"").await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -243,17 +246,7 @@ fn seqs(stdout: &str) -> Vec<u64> {
 
 #[tokio::test]
 async fn listen_json_prints_a_lag_as_an_event_line_where_it_happened() {
-    let endpoint = FakeHub::welcoming_and_sending(
-        10,
-        vec![
-            broadcast(11, "a"),
-            Frame::Lagged {
-                missed: 5,
-                next_seq: Seq(17),
-            },
-            broadcast(17, "b"),
-        ],
-    );
+    let endpoint = FakeHub::welcoming_and_sending(10, a_lag_after_11());
 
     let output = run(
         &endpoint,
