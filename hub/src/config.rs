@@ -46,6 +46,10 @@ pub struct Config {
     /// checks twice a second), or it gets `ERROR` and is closed: a frame begun and never
     /// finished would otherwise hold what was sent of it for as long as the client likes.
     pub frame_timeout: Duration,
+    /// The most bytes the hub holds, across every client, of frames larger than 32 KiB
+    /// that are still arriving; a client whose frame does not fit is not read until
+    /// others finish. Never less than one frame of `max_frame` bytes.
+    pub partial_frames_bytes: usize,
     /// On shutdown, how long clients get to receive what is queued for them and `BYE`.
     pub shutdown_timeout: Duration,
     /// What happens when a publisher is faster than the listeners: wait for them, or
@@ -104,6 +108,7 @@ impl Default for Config {
             text_grace: Duration::from_millis(300),
             handshake_timeout: Duration::from_secs(10),
             frame_timeout: Duration::from_secs(10),
+            partial_frames_bytes: 16 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(5),
             when_behind: WhenBehind::Wait,
             stall_timeout: DEFAULT_STALL_TIMEOUT,

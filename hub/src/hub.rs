@@ -18,6 +18,7 @@ use crate::{
     console::CONSOLE_QUEUE,
     log::{BroadcastLog, Full, now_us},
     pacing::Pacer,
+    partial::PartialFrames,
     registry::{ClientInfo, ClientKind, Registry},
 };
 
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) instance: HubInstance,
     pub(crate) log: BroadcastLog,
     pub(crate) pacer: Pacer,
+    /// What frames still arriving may hold, across every client.
+    pub(crate) partial: PartialFrames,
     pub(crate) registry: Registry,
     next_id: AtomicU64,
     pub(crate) console: mpsc::Sender<ConsoleEvent>,
@@ -118,6 +121,10 @@ impl Hub {
                 config.queue_bytes.max(config.history_bytes),
             ),
             pacer: Pacer::new(config.when_behind, config.stall_timeout),
+            partial: PartialFrames::new(
+                config.partial_frames_bytes,
+                pipehub_protocol::LENGTH_LEN + config.max_frame as usize,
+            ),
             config,
             instance: HubInstance(random_instance()),
             registry: Registry::default(),

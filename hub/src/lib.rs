@@ -15,6 +15,7 @@
 //!   how many broadcasts it missed.
 //! - `pacing`: publishers are taken only as fast as the slowest live listener reads;
 //!   a listener that stops reading for the stall timeout is left behind.
+//! - `partial`: the hub-wide budget for large frames still arriving.
 //! - `registry`: who is connected, for the console and for shutdown.
 //! - [`console`]: the operator's side: lines in, client messages and notices out; on a
 //!   terminal, line editing and commands (`/list`, `/to`, `/kick`, ...).
@@ -33,6 +34,7 @@ mod hub;
 mod log;
 pub mod metrics;
 mod pacing;
+mod partial;
 mod registry;
 pub mod server;
 mod status;

@@ -85,6 +85,45 @@ async fn a_frame_begun_and_not_finished_is_cut_off_after_the_frame_timeout() {
 }
 
 #[tokio::test]
+async fn a_large_frame_waits_for_room_in_the_budget_while_small_ones_pass() {
+    // A budget of one largest frame (the least there is): 64 KiB and its length field.
+    let max_frame = 64 * 1024;
+    let hub = TestHub::with_config(Config {
+        max_frame,
+        partial_frames_bytes: 0,
+        ..test_config()
+    })
+    .await;
+    let (mut listener, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let (mut hoarder, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+    let (mut large, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+    let (mut small, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+
+    // The hoarder's 60 KiB message, two thirds of it sent: it holds most of the budget.
+    let hoarded = Frame::Send(vec![b'h'; 60 * 1024].into()).to_bytes();
+    let split = 40 * 1024;
+    hoarder.send_raw(&hoarded[..split]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A whole 50 KiB message does not fit beside it, and waits in its socket.
+    large.send(&Frame::Send(vec![b'l'; 50 * 1024].into())).await;
+    // A small one needs no room in the budget.
+    small.send(&Frame::Send(b"small".to_vec().into())).await;
+    assert_eq!(listener.recv_broadcast().await.1.as_ref(), b"small");
+    let early = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(
+        early.is_err(),
+        "the large message was taken while the budget had no room for it: {early:?}"
+    );
+
+    // The hoarder finishes: its message is taken, and the waiting one after it.
+    hoarder.send_raw(&hoarded[split..]).await;
+    let (_, first) = listener.recv_broadcast().await;
+    assert!(first.len() == 60 * 1024 && first[0] == b'h');
+    let (_, second) = listener.recv_broadcast().await;
+    assert!(second.len() == 50 * 1024 && second[0] == b'l');
+}
+
+#[tokio::test]
 async fn a_client_that_never_reads_its_pongs_is_slowed_down_not_buffered() {
     let hub = TestHub::start().await;
     let (mut healthy, _) = RawClient::join(&hub.endpoint, Role::Listener).await;

@@ -2,9 +2,77 @@
 //! from /proc: each test names the bound it holds the hub to.
 #![cfg(target_os = "linux")]
 
-use std::{os::unix::net::UnixStream, time::Duration};
+use std::{
+    io::{ErrorKind, Write},
+    os::unix::net::UnixStream,
+    time::Duration,
+};
 
+use pipehub_protocol::{DEFAULT_MAX_FRAME, Frame, FrameType, Hello, Role};
 use pipehub_tests::{HubProcess, Scratch, proc, status_report};
+
+/// The hub's budget for large frames still arriving, across every client (its default).
+const PARTIAL_FRAMES_BUDGET: u64 = 16 * 1024 * 1024;
+/// What a connection may hold beyond that budget: at most 32 KiB of a frame in progress,
+/// in a buffer at most twice that.
+const PER_CONNECTION: u64 = 64 * 1024;
+
+/// Writes as much of `bytes` as the socket takes now; returns how much it took.
+fn write_what_fits(stream: &mut UnixStream, bytes: &[u8]) -> usize {
+    stream.set_nonblocking(true).expect("non-blocking");
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.write(&bytes[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    written
+}
+
+#[test]
+fn frames_begun_and_not_finished_hold_the_budget_and_a_little_per_connection() {
+    const HOARDERS: usize = 200;
+    let scratch = Scratch::new();
+    let mut hub = HubProcess::start(&scratch.endpoint("hub.sock"), &[]);
+    let hello = Frame::Hello(Hello::new(Role::Publisher)).to_bytes();
+    let mut hoarders: Vec<UnixStream> = (0..HOARDERS)
+        .map(|_| {
+            let mut s = UnixStream::connect(&hub.endpoint).expect("connect");
+            s.write_all(&hello).expect("HELLO");
+            s
+        })
+        .collect();
+    hub.wait_for_joins(HOARDERS);
+    let before = proc::resident_kib(hub.pid());
+    // Each: a SEND announcing the largest frame, and all of it but the last byte, as far
+    // as the hub and the socket take it.
+    let mut frame = DEFAULT_MAX_FRAME.to_be_bytes().to_vec();
+    frame.push(FrameType::Send as u8);
+    frame.resize(4 + DEFAULT_MAX_FRAME as usize - 1, b'x');
+    let mut sent = vec![0; HOARDERS];
+    for _round in 0..20 {
+        for (stream, sent) in hoarders.iter_mut().zip(&mut sent) {
+            *sent += write_what_fits(stream, &frame[*sent..]);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let taken: usize = sent.iter().sum();
+    let grown = proc::resident_kib(hub.pid()).saturating_sub(before) * 1024;
+    eprintln!(
+        "{HOARDERS} frames begun: {} KiB sent, the hub grew by {} KiB",
+        taken / 1024,
+        grown / 1024
+    );
+    let bound = PARTIAL_FRAMES_BUDGET + HOARDERS as u64 * PER_CONNECTION;
+    assert!(
+        grown <= bound,
+        "{HOARDERS} unfinished frames grew the hub by {grown} bytes; the bound is {bound}"
+    );
+    hub.assert_serves_a_new_listener(1, "served meanwhile");
+    drop(hoarders);
+}
 
 #[test]
 fn a_text_listener_that_does_not_read_costs_the_hub_little_beyond_its_socket() {

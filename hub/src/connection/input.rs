@@ -4,7 +4,10 @@
 //! broadcasts when the listeners have room for them, and the client is paused until then.
 
 use super::*;
-use crate::registry::clock_us;
+use crate::{
+    partial::{FREE_PARTIAL, frame_in_progress},
+    registry::clock_us,
+};
 
 impl Connection {
     /// Reads what is available. Returns whether new bytes arrived; handles end of input.
@@ -42,6 +45,38 @@ impl Connection {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the frame at the start of the read buffer may be read on: one larger than
+    /// `FREE_PARTIAL` needs its whole length reserved in the hub's budget first. While it
+    /// cannot have it, the client is not read (its frame timeout does not run) and is
+    /// woken when room is given back. What the connection reserved beyond the frame it is
+    /// reading now is given back.
+    pub(super) fn reserve_for_frame(&mut self) -> bool {
+        let need = match self.kind {
+            ClientKind::Text => 0,
+            ClientKind::Framed(_) => Some(frame_in_progress(&self.rbuf))
+                .filter(|&len| len > FREE_PARTIAL)
+                .unwrap_or(0),
+        };
+        if need <= self.reserved {
+            self.hub.partial.give_back(self.reserved - need);
+            self.reserved = need;
+            return true;
+        }
+        let Some(handle) = &self.handle else {
+            return true; // not yet a session: a HELLO is small
+        };
+        if self.hub.partial.reserve(need - self.reserved, handle) {
+            self.reserved = need;
+            // The frame is coming whole: one allocation of its size, not doubling steps.
+            self.rbuf.reserve(need.saturating_sub(self.rbuf.len()));
+            handle.note_unfinished_frame(true);
+            true
+        } else {
+            handle.note_unfinished_frame(false);
+            false
         }
     }
 
@@ -125,9 +160,10 @@ impl Connection {
     }
 
     /// Text clients: each complete line is a message to the operator. A line longer
-    /// than the frame limit is shown in parts of at most that size.
+    /// than 32 KiB (or the frame limit, if smaller) is shown in parts of at most that size.
     pub(super) async fn consume_lines(&mut self, name: &str) {
-        let max = self.hub.config.max_frame as usize;
+        // Cut at FREE_PARTIAL: a text client's line in progress holds little of the hub.
+        let max = (self.hub.config.max_frame as usize).min(FREE_PARTIAL);
         loop {
             let line = match self.rbuf.iter().position(|&b| b == b'\n') {
                 Some(i) => {

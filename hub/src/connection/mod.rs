@@ -99,6 +99,7 @@ pub(crate) fn serve(
         offset: 0,
         control: VecDeque::new(),
         pending: None,
+        reserved: 0,
         cursor: None,
         // A connection that speaks is framed until it turns out to be a text client.
         kind: ClientKind::Framed(Role::Listener),
@@ -185,6 +186,9 @@ struct Connection {
     /// A publisher's message the log has no room for yet; nothing more is read from the
     /// client until it is taken.
     pending: Option<Bytes>,
+    /// Bytes of the hub's budget for large frames (`partial`) that the frame being read
+    /// holds.
+    reserved: usize,
     /// The sequence number of the next broadcast to send; `None` for a client that
     /// receives no broadcasts.
     cursor: Option<u64>,
@@ -249,6 +253,7 @@ impl Connection {
         if let Some(cursor) = self.cursor {
             hub.pacer.left(cursor);
         }
+        hub.partial.give_back(std::mem::take(&mut self.reserved));
         self.end_pause();
         self.place = None;
         debug!(kind = kind.name(), name, "client left");
@@ -277,8 +282,12 @@ impl Connection {
             }
             let want_write = !self.out.is_empty();
             let paused = self.pending.is_some();
-            let can_read = !self.read_closed && self.control.len() < CONTROL_LIMIT && !paused;
-            if !want_write && !can_read && !paused && self.cursor.is_none() {
+            let may_read = !self.read_closed && self.control.len() < CONTROL_LIMIT && !paused;
+            // A large frame reads on only while the hub's budget holds it; until then the
+            // client waits for its mailbox.
+            let can_read = may_read && self.reserve_for_frame();
+            let waits_for_room = may_read && !can_read;
+            if !want_write && !can_read && !paused && !waits_for_room && self.cursor.is_none() {
                 return Ok(()); // a publisher that stopped sending and has everything
             }
             // Besides its socket and mailbox, an idle listener waits for the log to grow,
