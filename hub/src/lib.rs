@@ -32,6 +32,7 @@ mod connection;
 pub mod console;
 mod hub;
 mod log;
+mod memory;
 pub mod metrics;
 mod pacing;
 mod partial;

@@ -135,8 +135,8 @@ async fn keepalive(hub: Hub, interval: Duration, stop: CancellationToken) {
 const CONNECTION_CHECK: Duration = Duration::from_millis(500);
 
 /// Notices half-closed clients (read-only tools: `socat -u`, .NET `PipeDirection.In`)
-/// that have gone entirely, and frames begun and not finished within the frame timeout:
-/// one task for the whole hub, as for keepalive, instead of a timer per client.
+/// that have gone entirely, and frames begun and not finished within the frame timeout,
+/// and gives memory no longer needed back to the system (`memory`): one task for the whole hub, as for keepalive, instead of a timer per client.
 async fn watch_connections(hub: Hub, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(CONNECTION_CHECK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -144,7 +144,10 @@ async fn watch_connections(hub: Hub, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = ticks.tick() => hub.shared.registry.check_connections(frame_timeout),
+            _ = ticks.tick() => {
+                hub.shared.registry.check_connections(frame_timeout);
+                crate::memory::give_back_free_memory();
+            }
         }
     }
 }

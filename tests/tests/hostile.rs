@@ -112,3 +112,63 @@ fn a_text_listener_that_does_not_read_costs_the_hub_little_beyond_its_socket() {
     );
     drop(silent);
 }
+
+#[test]
+fn the_hub_gives_memory_back_once_listeners_that_did_not_read_have_left() {
+    const LISTENERS: usize = 600;
+    const LINES: u64 = 200;
+    let scratch = Scratch::new();
+    // The log keeps the last 200 lines, so it is as large at the end as at the start.
+    let mut hub = HubProcess::start(
+        &scratch.endpoint("hub.sock"),
+        &["--queue", "200", "--history", "0", "--when-behind", "skip"],
+    );
+    let type_lines = |hub: &mut HubProcess, round: u64| {
+        let lines: Vec<String> = (0..LINES)
+            .map(|i| format!("{round}:{i:06} {}", "x".repeat(10_000)))
+            .collect();
+        hub.type_lines(&lines);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while status_report(&hub.endpoint)["stats"]["broadcasts"] != LINES * round {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hub did not take the lines"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    type_lines(&mut hub, 1);
+    std::thread::sleep(Duration::from_secs(1));
+    let baseline = proc::resident_kib(hub.pid());
+
+    let silent: Vec<UnixStream> = (0..LISTENERS)
+        .map(|_| UnixStream::connect(&hub.endpoint).expect("connect"))
+        .collect();
+    hub.wait_for_joins(LISTENERS);
+    type_lines(&mut hub, 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let loaded = proc::resident_kib(hub.pid());
+    assert!(
+        loaded > baseline + 5 * 1024,
+        "the load did not cost the hub memory ({baseline} -> {loaded} KiB): it tests nothing"
+    );
+    drop(silent);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut after = loaded;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        after = proc::resident_kib(hub.pid());
+        if after <= baseline + 2 * 1024 {
+            break;
+        }
+    }
+    eprintln!(
+        "{baseline} KiB at rest, {loaded} KiB with {LISTENERS} listeners that did not read, {after} KiB after they left"
+    );
+    assert!(
+        after <= baseline + 2 * 1024,
+        "the hub kept {} KiB after the listeners left ({baseline} KiB before them)",
+        after.saturating_sub(baseline)
+    );
+}
