@@ -5,7 +5,7 @@ mod common;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{RawClient, TestHub};
-use pipehub_protocol::{ErrorCode, Frame, Hello, RefuseCode, Role};
+use pipehub_protocol::{DEFAULT_MAX_FRAME, ErrorCode, Frame, Hello, RefuseCode, Role};
 
 /// Sends `bytes` on a fresh connection and returns every frame the hub sends back
 /// before closing it. Meanwhile a healthy listener must receive every broadcast.
@@ -232,5 +232,39 @@ async fn a_zero_length_frame_is_an_error() {
     assert_eq!(
         error_code(&misbehave(&[0, 0, 0, 0]).await),
         ErrorCode::MALFORMED_FRAME
+    );
+}
+
+#[tokio::test]
+async fn a_hello_over_the_frame_limit_is_too_large_even_with_its_magic_and_version() {
+    // The length is checked first, from its 4 bytes alone, so the answer does not depend
+    // on whether the magic and version arrive in the same read.
+    let mut bytes = BytesMut::new();
+    bytes.put_u32(DEFAULT_MAX_FRAME + 1);
+    bytes.put_u8(0x01);
+    bytes.put_slice(b"PHUB");
+    bytes.put_u16(1);
+    assert_eq!(
+        error_code(&misbehave(&bytes).await),
+        ErrorCode::FRAME_TOO_LARGE
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_hello_one_byte_over_94_is_malformed_from_its_first_11_bytes() {
+    let mut bytes = BytesMut::new();
+    bytes.put_u32(pipehub_protocol::MAX_HELLO_LEN + 1);
+    bytes.put_u8(0x01);
+    bytes.put_slice(b"PHUB");
+    bytes.put_u16(1);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        error_code(&misbehave(&bytes).await),
+        ErrorCode::MALFORMED_FRAME
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "answered at once, not at the handshake timeout: {:?}",
+        started.elapsed()
     );
 }

@@ -12,7 +12,9 @@
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::{DEFAULT_MAX_FRAME, Frame, FrameType, HEADER_LEN, LENGTH_LEN, ProtocolError};
+use crate::{
+    DEFAULT_MAX_FRAME, Frame, FrameType, HEADER_LEN, LENGTH_LEN, ProtocolError, check_hello_start,
+};
 
 /// The pipehub frame codec. `max_frame` bounds the length field of frames read.
 #[derive(Clone, Copy, Debug)]
@@ -119,6 +121,20 @@ impl FrameCodec {
             });
         }
         Ok(Some(LENGTH_LEN + len as usize))
+    }
+
+    /// Decodes a connection's first frame, its `HELLO`, as [`Decoder::decode`] does, with
+    /// one check more: a version-1 `HELLO` that announces more than
+    /// [`crate::MAX_HELLO_LEN`] is an error as soon as its first 11 bytes are there
+    /// ([`check_hello_start`]), so the reader neither waits for nor holds the rest.
+    ///
+    /// The length limit is checked first, from the 4 length bytes alone: a length of 0 or
+    /// over `max_frame` is that error whatever follows, so the answer does not depend on
+    /// whether the magic and version arrived in the same read.
+    pub fn decode_first(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        self.frame_size(src)?;
+        check_hello_start(src)?;
+        self.decode(src)
     }
 }
 
@@ -246,6 +262,33 @@ mod tests {
         assert_eq!(codec.decode(&mut buf).unwrap(), None);
         assert!(buf.is_empty());
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
+    }
+
+    /// The start of a version-1 `HELLO` announcing `len`: length, type, magic, version.
+    fn hello_start(len: u32) -> BytesMut {
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(&[0x01, b'P', b'H', b'U', b'B', 0, 1]);
+        buf
+    }
+
+    #[test]
+    fn a_first_frame_too_long_for_a_hello_is_malformed_from_its_first_11_bytes() {
+        let mut codec = FrameCodec::default();
+        let err = codec.decode_first(&mut hello_start(95)).unwrap_err();
+        assert!(matches!(err, ProtocolError::Malformed { .. }), "{err:?}");
+        // The plain decoder waits for the whole frame.
+        assert_eq!(codec.decode(&mut hello_start(95)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_first_frame_over_the_limit_is_too_large_even_as_a_hello() {
+        let mut codec = FrameCodec::new(300);
+        let err = codec.decode_first(&mut hello_start(301)).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::TooLarge { len: 301, max: 300 }),
+            "{err:?}"
+        );
     }
 
     #[test]

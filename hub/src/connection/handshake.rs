@@ -161,11 +161,13 @@ impl Connection {
         self.cursor = Some(start);
     }
 
-    /// Reads until the read buffer holds a complete frame.
+    /// Reads until the read buffer holds the connection's first frame, complete. Checks
+    /// what has arrived after each read (`FrameCodec::decode_first`): a bad length or a
+    /// `HELLO` longer than a version-1 `HELLO` can be is refused without waiting for the
+    /// rest. Bytes after the frame (frames pipelined behind the `HELLO`) stay in the buffer.
     pub(super) async fn read_frame(&mut self) -> Result<Frame, ProtocolError> {
         loop {
-            pipehub_protocol::check_hello_start(&self.rbuf)?;
-            if let Some(frame) = self.codec.decode(&mut self.rbuf)? {
+            if let Some(frame) = self.codec.decode_first(&mut self.rbuf)? {
                 return Ok(frame);
             }
             if self.read_more().await? == 0 {
