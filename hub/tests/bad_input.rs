@@ -5,7 +5,10 @@ mod common;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{RawClient, TestHub};
-use pipehub_protocol::{DEFAULT_MAX_FRAME, ErrorCode, Frame, Hello, RefuseCode, Role};
+use pipehub_protocol::{
+    Broadcast, ByeReason, ClientId, DEFAULT_MAX_FRAME, ErrorCode, Frame, FrameType, Hello,
+    HubInstance, Origin, RefuseCode, Role, Seq, Welcome,
+};
 
 /// Sends `bytes` on a fresh connection and returns every frame the hub sends back
 /// before closing it. Meanwhile a healthy listener must receive every broadcast.
@@ -233,6 +236,99 @@ async fn a_zero_length_frame_is_an_error() {
         error_code(&misbehave(&[0, 0, 0, 0]).await),
         ErrorCode::MALFORMED_FRAME
     );
+}
+
+/// A well-formed frame of each type, as its sender would write it. The match is
+/// exhaustive: a new frame type does not compile here until it has a sample.
+fn sample(frame_type: FrameType) -> Frame {
+    let text = || "text".to_owned();
+    let body = || Bytes::from_static(b"body");
+    match frame_type {
+        FrameType::Hello => Frame::Hello(Hello::new(Role::Listener)),
+        FrameType::Send => Frame::Send(body()),
+        FrameType::Ping => Frame::Ping(1),
+        FrameType::StatusRequest => Frame::StatusRequest,
+        FrameType::Welcome => Frame::Welcome(Welcome {
+            version: 1,
+            client_id: ClientId(1),
+            hub_instance: HubInstance(1),
+            current_seq: Seq(0),
+            max_frame: DEFAULT_MAX_FRAME,
+            queue_frames: 64,
+        }),
+        FrameType::Refused => Frame::Refused {
+            code: RefuseCode::HUB_FULL,
+            text: text(),
+        },
+        FrameType::Broadcast => Frame::Broadcast(Broadcast {
+            seq: Seq(1),
+            sender: ClientId(0),
+            timestamp_us: 0,
+            body: body(),
+        }),
+        FrameType::Pong => Frame::Pong(1),
+        FrameType::Lagged => Frame::Lagged {
+            missed: 1,
+            next_seq: Seq(2),
+        },
+        FrameType::Bye => Frame::Bye {
+            reason: ByeReason::SHUTDOWN,
+            text: text(),
+        },
+        FrameType::Error => Frame::Error {
+            code: ErrorCode::MALFORMED_FRAME,
+            text: text(),
+        },
+        FrameType::Direct => Frame::Direct {
+            sender: ClientId(0),
+            timestamp_us: 0,
+            body: body(),
+        },
+        FrameType::Status => Frame::Status {
+            more: false,
+            part: body(),
+        },
+        FrameType::Origin => Frame::Origin(Origin {
+            hub_instance: HubInstance(1),
+            seq: Seq(1),
+            sender: ClientId(0),
+            hub_name: "far".into(),
+        }),
+    }
+}
+
+/// Section 5.4's one rule, for every type byte a client may not send: code 4 for a
+/// frame type that exists but only the hub sends (`0x81` to `0x83`, `0x85` to `0x8a`),
+/// code 5 for a byte that names no frame type (`0x80` and `0x8b` up among them); the same
+/// as a connection's first frame and in an open session.
+#[tokio::test]
+async fn a_type_only_the_hub_sends_earns_4_and_a_type_that_names_no_frame_earns_5() {
+    let hub = TestHub::start().await;
+    let mut checked = 0;
+    for byte in 0..=u8::MAX {
+        let (bytes, expected) = match FrameType::from_byte(byte) {
+            Some(t) if t.is_client_to_hub() => continue,
+            Some(t) => (sample(t).to_bytes().to_vec(), ErrorCode::UNEXPECTED_FRAME),
+            None => (vec![0, 0, 0, 1, byte], ErrorCode::UNKNOWN_FRAME_TYPE),
+        };
+        let mut first = RawClient::connect(&hub.endpoint).await;
+        first.send_raw(&bytes).await;
+        assert_eq!(
+            error_code(&first.recv_until_closed().await),
+            expected,
+            "type 0x{byte:02x} as the first frame"
+        );
+        let (mut open, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+        open.send_raw(&bytes).await;
+        assert_eq!(
+            error_code(&open.recv_until_closed().await),
+            expected,
+            "type 0x{byte:02x} in an open session"
+        );
+        checked += 1;
+    }
+    // Every byte but the five a client sends: HELLO, SEND, PING, STATUS_REQUEST, PONG.
+    assert_eq!(checked, 256 - 5);
 }
 
 #[tokio::test]

@@ -538,6 +538,16 @@ fn invalid_examples_earn_their_answers() {
         let mut buf = BytesMut::from(&entry.bytes[..]);
         let err = match FrameCodec::default().decode_first(&mut buf) {
             Err(e) => e,
+            // Well-formed, but a frame only the hub sends: section 5.4's code 4.
+            Ok(Some(frame)) if !frame.frame_type().is_client_to_hub() => {
+                assert_eq!(
+                    (kind.as_str(), ErrorCode(code)),
+                    ("ERROR", ErrorCode::UNEXPECTED_FRAME),
+                    "invalid example {name}: a {} from a client earns ERROR code 4",
+                    frame.frame_type().name()
+                );
+                continue;
+            }
             Ok(frame) => panic!("invalid example {name}: decoded without error to {frame:?}"),
         };
         match (kind.as_str(), &err) {
@@ -661,4 +671,41 @@ fn the_largest_hello_is_the_documented_bound() {
     let mut longer = bytes.to_vec();
     longer[..4].copy_from_slice(&95u32.to_be_bytes());
     assert!(pipehub_protocol::check_hello_start(&longer[..11]).is_err());
+}
+
+/// Section 5.4's rule for codes 4 and 5 lists the type bytes by range; they are the ones
+/// `FrameType` knows (code 4: a type only the hub sends) and does not know (code 5).
+#[test]
+fn the_rule_for_codes_4_and_5_lists_the_type_bytes_of_the_code() {
+    let doc = read_doc().text;
+    let hub_only = byte_ranges(|b| FrameType::from_byte(b).is_some_and(|t| !t.is_client_to_hub()));
+    let unknown = byte_ranges(|b| FrameType::from_byte(b).is_none());
+    for row in [
+        format!("| a frame only the hub sends (type {hub_only}), sent by a client | 4 |"),
+        format!("| a type byte that names no frame type ({unknown}) | 5 |"),
+    ] {
+        assert!(doc.contains(&row), "section 5.4 lacks the row `{row}`");
+    }
+}
+
+/// The bytes for which `pick` holds, as the document writes them: runs of consecutive
+/// bytes as "`0x81` to `0x83`", single bytes as "`0x04`", separated by ", ".
+fn byte_ranges(pick: impl Fn(u8) -> bool) -> String {
+    let mut runs: Vec<(u8, u8)> = Vec::new();
+    for b in (0..=u8::MAX).filter(|b| pick(*b)) {
+        match runs.last_mut() {
+            Some((_, end)) if u16::from(*end) + 1 == u16::from(b) => *end = b,
+            _ => runs.push((b, b)),
+        }
+    }
+    runs.iter()
+        .map(|&(start, end)| {
+            if start == end {
+                format!("`0x{start:02x}`")
+            } else {
+                format!("`0x{start:02x}` to `0x{end:02x}`")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
