@@ -332,6 +332,28 @@ async fn a_type_only_the_hub_sends_earns_4_and_a_type_that_names_no_frame_earns_
 }
 
 #[tokio::test]
+async fn a_malformed_ping_before_hello_is_malformed_not_unexpected() {
+    // The body is checked before the state: a PING is not allowed before HELLO, but
+    // this one is not even a PING.
+    assert_eq!(
+        error_code(&misbehave(&[0, 0, 0, 5, 0x03, 0, 0, 0, 0]).await),
+        ErrorCode::MALFORMED_FRAME
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_frame_of_a_hub_type_is_malformed_not_unexpected() {
+    // An ORIGIN without its fixed fields, in an open session.
+    let hub = TestHub::start().await;
+    let (mut client, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    client.send_raw(&[0, 0, 0, 1, 0x8a]).await;
+    assert_eq!(
+        error_code(&client.recv_until_closed().await),
+        ErrorCode::MALFORMED_FRAME
+    );
+}
+
+#[tokio::test]
 async fn a_hello_over_the_frame_limit_is_too_large_even_with_its_magic_and_version() {
     // The length is checked first, from its 4 bytes alone, so the answer does not depend
     // on whether the magic and version arrive in the same read.
@@ -362,5 +384,22 @@ async fn a_version_1_hello_one_byte_over_94_is_malformed_from_its_first_11_bytes
         started.elapsed() < std::time::Duration::from_secs(5),
         "answered at once, not at the handshake timeout: {:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_second_hello_of_another_version_earns_code_6() {
+    // Its body is checked before whether a HELLO is allowed, and the version is part of
+    // its body: code 6 (unsupported version), not code 4 (a second HELLO).
+    let hub = TestHub::start().await;
+    let (mut client, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    client
+        .send_raw(&hello_bytes(|b| {
+            b[9..11].copy_from_slice(&2u16.to_be_bytes())
+        }))
+        .await;
+    assert_eq!(
+        error_code(&client.recv_until_closed().await),
+        ErrorCode::UNSUPPORTED_VERSION
     );
 }
