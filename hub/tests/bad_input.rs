@@ -4,11 +4,12 @@
 mod common;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{RawClient, TestHub};
+use common::{RawClient, TestHub, within};
 use pipehub_protocol::{
     Broadcast, ByeReason, ClientId, DEFAULT_MAX_FRAME, ErrorCode, Frame, FrameType, Hello,
     HubInstance, Origin, RefuseCode, Role, Seq, Welcome,
 };
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Sends `bytes` on a fresh connection and returns every frame the hub sends back
 /// before closing it. Meanwhile a healthy listener must receive every broadcast.
@@ -116,7 +117,6 @@ async fn a_frame_cut_off_then_half_close_gets_an_error() {
     let hub = TestHub::start().await;
     let (mut client, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
     client.send_raw(&send[..send.len() - 3]).await;
-    use tokio::io::AsyncWriteExt;
     client.stream.shutdown().await.unwrap();
     assert_eq!(
         error_code(&client.recv_until_closed().await),
@@ -385,6 +385,24 @@ async fn a_version_1_hello_one_byte_over_94_is_malformed_from_its_first_11_bytes
         "answered at once, not at the handshake timeout: {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_first_length_of_ff_ff_ff_ff_makes_a_text_listener_not_a_frame_too_large() {
+    // Only a first byte of 00 makes a framed connection (every HELLO starts with one);
+    // the length limit applies from then on.
+    let mut hub = TestHub::start().await;
+    let mut stream = common::connect(&hub.endpoint).await;
+    stream.write_all(&[0xff; 4]).await.unwrap();
+    hub.wait_for_clients(1).await;
+    hub.hub.publish(b"to text").unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    within(reader.read_until(b'\n', &mut line)).await.unwrap();
+    assert_eq!(line, b"to text\n");
+    // Its four bytes were the start of a line for the operator.
+    reader.get_mut().write_all(b"\n").await.unwrap();
+    assert_eq!(hub.next_message().await.1, Bytes::from_static(&[0xff; 4]));
 }
 
 #[tokio::test]
