@@ -406,6 +406,24 @@ async fn a_first_length_of_ff_ff_ff_ff_makes_a_text_listener_not_a_frame_too_lar
 }
 
 #[tokio::test]
+async fn a_text_listener_gets_one_replacement_character_per_maximal_subpart() {
+    let hub = TestHub::start().await;
+    let stream = common::connect(&hub.endpoint).await;
+    hub.wait_for_clients(1).await;
+    let (mut publisher, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+    // `ed a0 80` (a surrogate's encoding): no valid sequence starts `ed a0`, so each of
+    // the three bytes is replaced alone. `e2 82` (a 3-byte sequence cut short) is one
+    // maximal subpart: one replacement.
+    let body = Bytes::from_static(b"a\xed\xa0\x80b\xe2\x82c");
+    publisher.send(&Frame::Send(body)).await;
+    let mut line = Vec::new();
+    within(BufReader::new(stream).read_until(b'\n', &mut line))
+        .await
+        .unwrap();
+    assert_eq!(line, "a\u{fffd}\u{fffd}\u{fffd}b\u{fffd}c\n".as_bytes());
+}
+
+#[tokio::test]
 async fn a_second_hello_of_another_version_earns_code_6() {
     // Its body is checked before whether a HELLO is allowed, and the version is part of
     // its body: code 6 (unsupported version), not code 4 (a second HELLO).

@@ -709,3 +709,35 @@ fn byte_ranges(pick: impl Fn(u8) -> bool) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Section 3's replacement examples are what this crate's lenient `text` decoding gives
+/// (`ERROR` text here), byte for byte: one U+FFFD per maximal subpart.
+#[test]
+fn the_replacement_examples_are_what_the_code_decodes() {
+    let doc = read_doc().text;
+    for (bytes, decoded, in_doc) in [
+        (
+            &b"\xed\xa0\x80"[..],
+            "\u{fffd}\u{fffd}\u{fffd}",
+            "`ed a0 80` becomes three U+FFFD",
+        ),
+        (
+            &b"\xe2\x82\x41"[..],
+            "\u{fffd}A",
+            "`e2 82 41` becomes U+FFFD then `A`",
+        ),
+    ] {
+        assert!(doc.contains(in_doc), "section 3 lacks `{in_doc}`");
+        let mut payload = vec![0, 1];
+        payload.extend_from_slice(bytes);
+        let frame = Frame::parse(FrameType::Error as u8, Bytes::from(payload)).expect("ERROR");
+        assert_eq!(
+            frame,
+            Frame::Error {
+                code: ErrorCode::MALFORMED_FRAME,
+                text: decoded.into(),
+            },
+            "{bytes:02x?}"
+        );
+    }
+}
