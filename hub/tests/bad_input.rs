@@ -4,7 +4,8 @@
 mod common;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{RawClient, TestHub, within};
+use common::{RawClient, TestHub, test_config, within};
+use pipehub::Config;
 use pipehub_protocol::{
     Broadcast, ByeReason, ClientId, DEFAULT_MAX_FRAME, ErrorCode, Frame, FrameType, Hello,
     HubInstance, Origin, RefuseCode, Role, Seq, Welcome,
@@ -421,6 +422,54 @@ async fn a_text_listener_gets_one_replacement_character_per_maximal_subpart() {
         .await
         .unwrap();
     assert_eq!(line, "a\u{fffd}\u{fffd}\u{fffd}b\u{fffd}c\n".as_bytes());
+}
+
+#[tokio::test]
+async fn hello_send_and_ping_in_one_write_are_all_handled() {
+    let hub = TestHub::start().await;
+    let (mut listener, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let mut publisher = RawClient::connect(&hub.endpoint).await;
+    let mut bytes = BytesMut::new();
+    Frame::Hello(Hello::new(Role::Publisher)).encode(&mut bytes);
+    Frame::Send(Bytes::from_static(b"early")).encode(&mut bytes);
+    Frame::Ping(7).encode(&mut bytes);
+    publisher.send_raw(&bytes).await;
+    assert!(
+        matches!(publisher.recv().await, Some(Frame::Welcome(_))),
+        "WELCOME first"
+    );
+    assert_eq!(publisher.recv().await, Some(Frame::Pong(7)));
+    assert_eq!(
+        listener.recv_broadcast().await,
+        (1, Bytes::from_static(b"early"))
+    );
+}
+
+#[tokio::test]
+async fn frames_sent_behind_a_refused_hello_are_discarded_unread() {
+    let hub = TestHub::with_config(Config {
+        max_clients: 1,
+        ..test_config()
+    })
+    .await;
+    let (mut listener, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let mut publisher = RawClient::connect(&hub.endpoint).await;
+    let mut bytes = BytesMut::new();
+    Frame::Hello(Hello::new(Role::Publisher)).encode(&mut bytes);
+    Frame::Send(Bytes::from_static(b"never")).encode(&mut bytes);
+    Frame::Ping(7).encode(&mut bytes);
+    bytes.put_u32(0); // an empty frame: ERROR code 1, were it read
+    publisher.send_raw(&bytes).await;
+    match publisher.recv_until_closed().await.as_slice() {
+        [Frame::Refused { code, .. }] => assert_eq!(*code, RefuseCode::HUB_FULL),
+        other => panic!("expected REFUSED alone, got {other:?}"),
+    }
+    hub.hub.publish(b"after").unwrap();
+    assert_eq!(
+        listener.recv_broadcast().await,
+        (1, Bytes::from_static(b"after")),
+        "the refused client's SEND was not broadcast"
+    );
 }
 
 #[tokio::test]
