@@ -388,6 +388,40 @@ async fn a_version_1_hello_one_byte_over_94_is_malformed_from_its_first_11_bytes
     );
 }
 
+/// A first frame longer than any `HELLO` is answered from its first bytes, without the
+/// hub reading (or holding) the rest: what it announces is never sent here.
+#[tokio::test]
+async fn a_first_frame_longer_than_any_hello_is_answered_from_its_first_bytes() {
+    let start = |len: u32, rest: &[u8]| {
+        let mut bytes = BytesMut::new();
+        bytes.put_u32(len);
+        bytes.put_slice(rest);
+        bytes
+    };
+    let big = DEFAULT_MAX_FRAME;
+    let cases: [(&str, BytesMut, ErrorCode); 3] = [
+        ("a SEND", start(big, &[0x02]), ErrorCode::UNEXPECTED_FRAME),
+        ("an unknown type", start(big, &[0x7f]), ErrorCode::UNKNOWN_FRAME_TYPE),
+        ("a HELLO with a bad magic", start(big, b"\x01PHUX\x00\x01"), ErrorCode::BAD_MAGIC),
+    ];
+    for (what, bytes, code) in cases {
+        let started = std::time::Instant::now();
+        assert_eq!(error_code(&misbehave(&bytes).await), code, "{what}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{what}: answered at once, not at the handshake timeout: {:?}",
+            started.elapsed()
+        );
+    }
+    // A HELLO of another version is refused for its version, from its first 11 bytes.
+    let started = std::time::Instant::now();
+    match misbehave(&start(big, b"\x01PHUB\x00\x02")).await.as_slice() {
+        [Frame::Refused { code, .. }] => assert_eq!(*code, RefuseCode::UNSUPPORTED_VERSION),
+        other => panic!("expected REFUSED, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
 #[tokio::test]
 async fn a_first_length_of_ff_ff_ff_ff_makes_a_text_listener_not_a_frame_too_large() {
     // Only a first byte of 00 makes a framed connection (every HELLO starts with one);

@@ -13,7 +13,7 @@ use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::{
-    DEFAULT_MAX_FRAME, Frame, FrameType, HEADER_LEN, LENGTH_LEN, ProtocolError, check_hello_start,
+    DEFAULT_MAX_FRAME, Frame, FrameType, HEADER_LEN, LENGTH_LEN, ProtocolError, check_first_frame_start,
 };
 
 /// The pipehub frame codec. `max_frame` bounds the length field of frames read.
@@ -124,16 +124,16 @@ impl FrameCodec {
     }
 
     /// Decodes a connection's first frame, its `HELLO`, as [`Decoder::decode`] does, with
-    /// one check more: a version-1 `HELLO` that announces more than
-    /// [`crate::MAX_HELLO_LEN`] is an error as soon as its first 11 bytes are there
-    /// ([`check_hello_start`]), so the reader neither waits for nor holds the rest.
+    /// one check more: a first frame longer than [`crate::MAX_HELLO_LEN`] is an error as
+    /// soon as its first bytes tell why ([`check_first_frame_start`]), so the reader
+    /// neither waits for nor holds the rest.
     ///
     /// The length limit is checked first, from the 4 length bytes alone: a length of 0 or
     /// over `max_frame` is that error whatever follows, so the answer does not depend on
     /// whether the magic and version arrived in the same read.
     pub fn decode_first(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
         self.frame_size(src)?;
-        check_hello_start(src)?;
+        check_first_frame_start(src)?;
         self.decode(src)
     }
 }

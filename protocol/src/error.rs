@@ -30,6 +30,9 @@ pub enum ProtocolError {
     #[error("unsupported protocol version {0} (this side speaks version {v})", v = crate::VERSION)]
     UnsupportedVersion(u16),
     /// The stream ended in the middle of a frame: the peer vanished mid-frame.
+    #[error("the first frame must be HELLO, got {}", .0.name())]
+    NotHello(crate::FrameType),
+
     #[error("connection closed in the middle of a frame ({0} bytes of it received)")]
     Truncated(usize),
     /// Reading or writing the underlying stream failed.
@@ -45,6 +48,7 @@ impl ProtocolError {
             ProtocolError::UnknownType(_) => ErrorCode::UNKNOWN_FRAME_TYPE,
             ProtocolError::BadMagic(_) => ErrorCode::BAD_MAGIC,
             ProtocolError::UnsupportedVersion(_) => ErrorCode::UNSUPPORTED_VERSION,
+            ProtocolError::NotHello(_) => ErrorCode::UNEXPECTED_FRAME,
             ProtocolError::EmptyFrame
             | ProtocolError::Malformed { .. }
             | ProtocolError::Truncated(_)

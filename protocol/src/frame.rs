@@ -496,28 +496,42 @@ impl Frame {
 /// resume instance and sequence number, name length, a 64-byte name, and "last K".
 pub const MAX_HELLO_LEN: u32 = 1 + 4 + 2 + 1 + 1 + 8 + 8 + 1 + MAX_NAME_LEN as u32 + 4;
 
-/// Checks the first bytes of a connection, before its `HELLO` is whole: a version-1
-/// `HELLO` that announces more than [`MAX_HELLO_LEN`] is malformed as soon as its
-/// length, type, magic and version have arrived, so nobody waits for (or holds) the
-/// rest. A `HELLO` of another version may be longer (only those four fields keep their
-/// places), and anything else is left to the full parse.
-pub fn check_hello_start(buf: &[u8]) -> Result<(), ProtocolError> {
-    let Some(start) = buf.first_chunk::<{ HEADER_LEN + 6 }>() else {
+/// Checks a connection's first frame from its first bytes, before it is whole, so that
+/// nobody waits for (or holds) more of it than the longest `HELLO`. A first frame of at
+/// most [`MAX_HELLO_LEN`] is left to the full parse (whose body checks come before the
+/// check that it is a `HELLO`). A longer one cannot be a version-1 `HELLO`, and is judged
+/// as soon as the bytes that tell have arrived: a type byte that names no frame, a frame
+/// other than `HELLO` (5 bytes); a `HELLO`'s magic and version (11 bytes): another
+/// version is unsupported, version 1 is malformed.
+pub fn check_first_frame_start(buf: &[u8]) -> Result<(), ProtocolError> {
+    let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
         return Ok(());
     };
-    let len = u32::from_be_bytes([start[0], start[1], start[2], start[3]]);
-    let version = u16::from_be_bytes([start[9], start[10]]);
-    if start[4] == FrameType::Hello as u8
-        && start[5..9] == MAGIC
-        && version == VERSION
-        && len > MAX_HELLO_LEN
-    {
-        return Err(ProtocolError::Malformed {
-            frame: "HELLO",
-            reason: "longer than the 94 bytes a version-1 HELLO can be",
-        });
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    if len <= MAX_HELLO_LEN {
+        return Ok(());
     }
-    Ok(())
+    match FrameType::from_byte(header[4]) {
+        None => Err(ProtocolError::UnknownType(header[4])),
+        Some(FrameType::Hello) => {
+            let Some(start) = buf.first_chunk::<{ HEADER_LEN + 6 }>() else {
+                return Ok(());
+            };
+            let magic = [start[5], start[6], start[7], start[8]];
+            let version = u16::from_be_bytes([start[9], start[10]]);
+            if magic != MAGIC {
+                Err(ProtocolError::BadMagic(magic))
+            } else if version != VERSION {
+                Err(ProtocolError::UnsupportedVersion(version))
+            } else {
+                Err(ProtocolError::Malformed {
+                    frame: "HELLO",
+                    reason: "longer than the 94 bytes a version-1 HELLO can be",
+                })
+            }
+        }
+        Some(other) => Err(ProtocolError::NotHello(other)),
+    }
 }
 
 /// `HELLO` flag bit 0: the resume fields are meaningful.

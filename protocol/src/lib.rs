@@ -21,7 +21,7 @@ pub use codec::FrameCodec;
 pub use error::{ByeReason, ErrorCode, ProtocolError, RefuseCode};
 pub use frame::{
     BROADCAST_BODY_OFFSET, Broadcast, Frame, FrameType, Hello, MAX_HELLO_LEN, Origin, Role,
-    Welcome, broadcast_frame, check_hello_start, put_broadcast_frame,
+    Welcome, broadcast_frame, check_first_frame_start, put_broadcast_frame,
 };
 pub use ids::{ClientId, HubInstance, Seq};
 

@@ -667,10 +667,10 @@ fn the_largest_hello_is_the_documented_bound() {
     assert_eq!(bytes.len(), 98);
     assert_eq!(pipehub_protocol::MAX_HELLO_LEN, 94);
     assert!(read_doc().text.contains("a `length` of at most 94"));
-    assert!(pipehub_protocol::check_hello_start(&bytes).is_ok());
+    assert!(pipehub_protocol::check_first_frame_start(&bytes).is_ok());
     let mut longer = bytes.to_vec();
     longer[..4].copy_from_slice(&95u32.to_be_bytes());
-    assert!(pipehub_protocol::check_hello_start(&longer[..11]).is_err());
+    assert!(pipehub_protocol::check_first_frame_start(&longer[..11]).is_err());
 }
 
 /// Section 5.4's rule for codes 4 and 5 lists the type bytes by range; they are the ones

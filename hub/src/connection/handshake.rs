@@ -44,15 +44,7 @@ impl Connection {
             })?;
         let hello = match hello {
             Ok(Frame::Hello(hello)) => hello,
-            Ok(other) => {
-                return Err(End::Protocol(
-                    ErrorCode::UNEXPECTED_FRAME,
-                    format!(
-                        "the first frame must be HELLO, got {}",
-                        other.frame_type().name()
-                    ),
-                ));
-            }
+            Ok(other) => return Err(ProtocolError::NotHello(other.frame_type()).into()),
             Err(ProtocolError::UnsupportedVersion(v)) => {
                 return Err(End::Refused(
                     RefuseCode::UNSUPPORTED_VERSION,
