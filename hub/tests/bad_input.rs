@@ -401,8 +401,16 @@ async fn a_first_frame_longer_than_any_hello_is_answered_from_its_first_bytes() 
     let big = DEFAULT_MAX_FRAME;
     let cases: [(&str, BytesMut, ErrorCode); 3] = [
         ("a SEND", start(big, &[0x02]), ErrorCode::UNEXPECTED_FRAME),
-        ("an unknown type", start(big, &[0x7f]), ErrorCode::UNKNOWN_FRAME_TYPE),
-        ("a HELLO with a bad magic", start(big, b"\x01PHUX\x00\x01"), ErrorCode::BAD_MAGIC),
+        (
+            "an unknown type",
+            start(big, &[0x7f]),
+            ErrorCode::UNKNOWN_FRAME_TYPE,
+        ),
+        (
+            "a HELLO with a bad magic",
+            start(big, b"\x01PHUX\x00\x01"),
+            ErrorCode::BAD_MAGIC,
+        ),
     ];
     for (what, bytes, code) in cases {
         let started = std::time::Instant::now();

@@ -494,6 +494,17 @@ pub fn json_seq(line: &str) -> Option<u64> {
 /// What Linux's `/proc` tells about a running process: the resources the fault tests
 /// watch for leaks and busy loops.
 #[cfg(target_os = "linux")]
+/// Reads one whole frame: its type byte and payload. `None` at the end of the stream, on
+/// an error, or when the read timeout passes.
+pub fn read_frame(stream: &mut impl std::io::Read) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 5];
+    stream.read_exact(&mut header).ok()?;
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let mut payload = vec![0; len.checked_sub(1)?];
+    stream.read_exact(&mut payload).ok()?;
+    Some((header[4], payload))
+}
+
 pub mod proc {
     use std::time::Duration;
 

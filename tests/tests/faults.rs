@@ -32,7 +32,7 @@ use std::{
 
 use pipehub_protocol::{Frame, Hello, Role};
 use pipehub_tests::{
-    ClientProcess, HubProcess, Scratch, client, json_seq, output_within, proc, signal,
+    ClientProcess, HubProcess, Scratch, client, json_seq, output_within, proc, read_frame, signal,
 };
 
 /// Runs the tests of this file one at a time: each measures timings, CPU time or memory
@@ -441,17 +441,6 @@ fn out_of_file_descriptors_the_hub_defers_clients_and_serves_them_once_others_le
 
     // And a new client is served as usual.
     hub.assert_serves_a_new_listener(waiting.len() + 1, "recovered");
-}
-
-/// Reads one whole frame: its type byte and payload. `None` at the end of the stream, on
-/// an error, or when the read timeout passes.
-fn read_frame(stream: &mut UnixStream) -> Option<(u8, Vec<u8>)> {
-    let mut header = [0u8; 5];
-    stream.read_exact(&mut header).ok()?;
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-    let mut payload = vec![0; len.checked_sub(1)?];
-    stream.read_exact(&mut payload).ok()?;
-    Some((header[4], payload))
 }
 
 fn read_number(path: &str) -> Option<u64> {

@@ -57,7 +57,7 @@ const BATCH_BYTES: usize = 256 * 1024;
 const TEXT_BATCH_BYTES: usize = 16 * 1024;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 4096;
-/// Read buffer growth step before the handshake is done: a whole `HELLO` (at most 102
+/// Read buffer growth step before the handshake is done: a whole `HELLO` (at most 98
 /// bytes) fits. Small on purpose: every connection makes this allocation, and thousands
 /// of freed 4 KiB buffers would leave the heap fragmented for the hub's whole life.
 const HANDSHAKE_CHUNK: usize = 128;
