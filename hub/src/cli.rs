@@ -65,6 +65,11 @@ pub struct Cli {
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_clients: u64,
 
+    /// Messages a second each client may send to the operator, after a burst of 100; a
+    /// faster client is read at this pace and nothing it sends is lost. 0: no limit.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = pipehub::config::DEFAULT_OPERATOR_RATE)]
+    pub operator_rate: u32,
+
     /// Milliseconds a new connection may stay silent before it is served as a text
     /// listener (one line per broadcast).
     #[arg(long, default_value_t = 300)]
@@ -319,6 +324,7 @@ impl Cli {
             keepalive: Some(self.keepalive).filter(|d| !d.is_zero()),
             when_behind: self.when_behind,
             stall_timeout: self.stall_timeout,
+            operator_rate: self.operator_rate,
             bridge: self.bridge(),
             ..Config::default()
         }

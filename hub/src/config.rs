@@ -50,6 +50,9 @@ pub struct Config {
     /// that are still arriving; a client whose frame does not fit is not read until
     /// others finish. Never less than one frame of `max_frame` bytes.
     pub partial_frames_bytes: usize,
+    /// Messages a second each client may send to the operator, after a burst of 100; a
+    /// faster client is read at this pace (nothing is dropped). 0: no limit.
+    pub operator_rate: u32,
     /// On shutdown, how long clients get to receive what is queued for them and `BYE`.
     pub shutdown_timeout: Duration,
     /// What happens when a publisher is faster than the listeners: wait for them, or
@@ -92,6 +95,10 @@ impl WhenBehind {
 /// delays the others by a moment a person barely notices.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The default pace of a client's messages to the operator: faster than a person reads,
+/// slow enough that one client cannot bury the console or a service's journal.
+pub const DEFAULT_OPERATOR_RATE: u32 = 20;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -110,6 +117,7 @@ impl Default for Config {
             frame_timeout: Duration::from_secs(10),
             partial_frames_bytes: 16 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(5),
+            operator_rate: DEFAULT_OPERATOR_RATE,
             when_behind: WhenBehind::Wait,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             bridge: None,

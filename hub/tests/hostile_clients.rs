@@ -9,8 +9,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{RawClient, TestHub, test_config};
-use pipehub::Config;
+use common::{RawClient, TestHub, test_config, within};
+use pipehub::{Config, ConsoleEvent};
 use pipehub_protocol::{ErrorCode, Frame, Hello, Role};
 use tokio::{io::AsyncWriteExt, net::UnixStream};
 
@@ -169,6 +169,55 @@ async fn a_client_that_floods_an_operator_who_does_not_read_is_slowed_down_not_b
     );
     hub.hub.publish(b"still here").unwrap();
     assert_eq!(healthy.recv_broadcast().await.0, 1);
+}
+
+#[tokio::test]
+async fn a_client_that_talks_faster_than_the_operator_rate_is_read_at_that_rate_and_loses_nothing()
+{
+    const RATE: u32 = 100;
+    const MESSAGES: u32 = 300;
+    let mut hub = TestHub::with_config(Config {
+        operator_rate: RATE,
+        ..test_config()
+    })
+    .await;
+    let (mut healthy, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let (mut talker, welcome) = RawClient::join(&hub.endpoint, Role::Listener).await;
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for i in 0..MESSAGES {
+        all.extend_from_slice(&Frame::Send(i.to_be_bytes().to_vec().into()).to_bytes());
+    }
+    talker.send_raw(&all).await;
+
+    // While the talker waits for its pace, the others are served.
+    hub.hub.publish(b"meanwhile").unwrap();
+    assert_eq!(healthy.recv_broadcast().await.0, 1);
+    let (mut received, mut slowed) = (0u32, 0);
+    while received < MESSAGES {
+        match within(hub.events.recv()).await.expect("console open") {
+            ConsoleEvent::Message { from, body, .. } if from == welcome.client_id => {
+                assert_eq!(body.as_ref(), received.to_be_bytes(), "in order, none lost");
+                received += 1;
+            }
+            ConsoleEvent::Slowed { id, per_second, .. } => {
+                assert_eq!((id, per_second), (welcome.client_id, RATE));
+                slowed += 1;
+            }
+            _ => {}
+        }
+    }
+    let took = started.elapsed();
+    // A burst of 100 at once, then 200 at 100 a second.
+    let paced = Duration::from_secs_f64(f64::from(MESSAGES - 100) / f64::from(RATE));
+    assert!(
+        took >= paced - Duration::from_millis(100),
+        "{MESSAGES} messages passed in {took:?}: faster than the rate allows ({paced:?})"
+    );
+    assert_eq!(
+        slowed, 1,
+        "the operator is told once that the client is slowed"
+    );
 }
 
 /// Writes `next()` to `stream` until it has not taken a byte for half a second. Returns

@@ -4,6 +4,9 @@
 //! broadcasts when the listeners have room for them, and the client is paused until then.
 
 use super::*;
+use std::time::Instant;
+
+use super::operator_pace::OperatorPace;
 use crate::{
     partial::{FREE_PARTIAL, frame_in_progress},
     registry::clock_us,
@@ -93,6 +96,7 @@ impl Connection {
         } else {
             // A paused publisher's later frames wait, in order, behind its pending message.
             while self.pending.is_none()
+                && !self.waits_for_operator()
                 && let Some(frame) = self.codec.decode(&mut self.rbuf)?
             {
                 self.handle_frame(frame, name).await?;
@@ -100,7 +104,8 @@ impl Connection {
             // What is left is a frame begun; while the hub reads the client (it is not
             // paused), it must be finished within the frame timeout.
             if let Some(handle) = &self.handle {
-                handle.note_unfinished_frame(self.pending.is_none() && !self.rbuf.is_empty());
+                let waits = self.pending.is_some() || self.waits_for_operator();
+                handle.note_unfinished_frame(!waits && !self.rbuf.is_empty());
             }
         }
         if self.rbuf.is_empty() {
@@ -125,9 +130,7 @@ impl Connection {
                     }
                     self.take_broadcast(body, name);
                 } else {
-                    self.hub
-                        .tell_operator(self.message(name, body, false))
-                        .await;
+                    self.tell_operator(name, body).await;
                 }
             }
             Frame::Ping(nonce) => self.control.push_back(Frame::Pong(nonce).to_bytes()),
@@ -164,7 +167,7 @@ impl Connection {
     pub(super) async fn consume_lines(&mut self, name: &str) {
         // Cut at FREE_PARTIAL: a text client's line in progress holds little of the hub.
         let max = (self.hub.config.max_frame as usize).min(FREE_PARTIAL);
-        loop {
+        while !self.waits_for_operator() {
             let line = match self.rbuf.iter().position(|&b| b == b'\n') {
                 Some(i) => {
                     let mut line = self.rbuf.split_to(i + 1);
@@ -178,10 +181,43 @@ impl Connection {
                 None if self.read_closed && !self.rbuf.is_empty() => self.rbuf.split().freeze(),
                 None => return,
             };
-            self.hub
-                .tell_operator(self.message(name, line, false))
-                .await;
+            self.tell_operator(name, line).await;
         }
+    }
+
+    /// Passes a message to the operator, at the client's pace: past it, the client is
+    /// not read until its next message is due, and the operator is told so once.
+    async fn tell_operator(&mut self, name: &str, body: Bytes) {
+        self.hub
+            .tell_operator(self.message(name, body, false))
+            .await;
+        let per_second = self.hub.config.operator_rate;
+        if per_second == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let to_operator = self.to_operator.get_or_insert_with(|| {
+            Box::new(ToOperator {
+                pace: OperatorPace::new(per_second, now),
+                due: None,
+            })
+        });
+        if let Some(due) = to_operator.pace.take(now) {
+            to_operator.due = Some(Box::pin(tokio::time::sleep_until(due.into())));
+            if !to_operator.pace.told {
+                to_operator.pace.told = true;
+                self.hub.show_event(ConsoleEvent::Slowed {
+                    id: self.id,
+                    name: name.to_owned(),
+                    per_second,
+                });
+            }
+        }
+    }
+
+    /// Whether the client waits for its next message to the operator to be due.
+    pub(super) fn waits_for_operator(&self) -> bool {
+        self.to_operator.as_ref().is_some_and(|t| t.due.is_some())
     }
 
     /// Takes a publisher's message as a broadcast or, when the listeners have no room for

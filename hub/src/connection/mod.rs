@@ -37,6 +37,7 @@ use tracing::{Instrument, debug, info, warn};
 
 mod handshake;
 mod input;
+mod operator_pace;
 mod output;
 
 use crate::{
@@ -100,6 +101,7 @@ pub(crate) fn serve(
         control: VecDeque::new(),
         pending: None,
         reserved: 0,
+        to_operator: None,
         cursor: None,
         // A connection that speaks is framed until it turns out to be a text client.
         kind: ClientKind::Framed(Role::Listener),
@@ -135,6 +137,14 @@ enum Wake {
     Readable,
     /// The log grew (an idle listener), or the gate moved (a paused publisher).
     Notified,
+    /// The client's next message to the operator is due.
+    OperatorDue,
+}
+
+/// A client's pace of messages to the operator, and the wait for its next one.
+struct ToOperator {
+    pace: operator_pace::OperatorPace,
+    due: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// Why a connection ends.
@@ -189,6 +199,9 @@ struct Connection {
     /// Bytes of the hub's budget for large frames (`partial`) that the frame being read
     /// holds.
     reserved: usize,
+    /// How fast the client may talk to the operator, once it has; while it must wait for
+    /// its next message to be due, it is not read.
+    to_operator: Option<Box<ToOperator>>,
     /// The sequence number of the next broadcast to send; `None` for a client that
     /// receives no broadcasts.
     cursor: Option<u64>,
@@ -282,12 +295,20 @@ impl Connection {
             }
             let want_write = !self.out.is_empty();
             let paused = self.pending.is_some();
-            let may_read = !self.read_closed && self.control.len() < CONTROL_LIMIT && !paused;
+            let slowed = self.waits_for_operator();
+            let may_read =
+                !self.read_closed && self.control.len() < CONTROL_LIMIT && !paused && !slowed;
             // A large frame reads on only while the hub's budget holds it; until then the
             // client waits for its mailbox.
             let can_read = may_read && self.reserve_for_frame();
             let waits_for_room = may_read && !can_read;
-            if !want_write && !can_read && !paused && !waits_for_room && self.cursor.is_none() {
+            if !want_write
+                && !can_read
+                && !paused
+                && !waits_for_room
+                && !slowed
+                && self.cursor.is_none()
+            {
                 return Ok(()); // a publisher that stopped sending and has everything
             }
             // Besides its socket and mailbox, an idle listener waits for the log to grow,
@@ -329,6 +350,11 @@ impl Connection {
                 if (idle || paused) && notified.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Ok(Wake::Notified));
                 }
+                if let Some(due) = self.to_operator.as_mut().and_then(|t| t.due.as_mut())
+                    && due.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Ok(Wake::OperatorDue));
+                }
                 Poll::Pending
             })
             .await?;
@@ -343,6 +369,12 @@ impl Connection {
                     }
                 }
                 Wake::Notified => {}
+                Wake::OperatorDue => {
+                    if let Some(to_operator) = &mut self.to_operator {
+                        to_operator.due = None;
+                    }
+                    Box::pin(self.consume_input(name)).await?;
+                }
             }
         }
     }

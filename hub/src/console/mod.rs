@@ -58,6 +58,13 @@ pub enum ConsoleEvent {
     },
     /// A client left.
     Left { id: ClientId, name: String },
+    /// A client talks to the operator faster than `per_second` messages a second (after
+    /// a burst), and is read at that pace from now on; said once per client.
+    Slowed {
+        id: ClientId,
+        name: String,
+        per_second: u32,
+    },
 }
 
 /// How many console events may wait for the printer.
@@ -309,6 +316,17 @@ pub fn render_styled(event: &ConsoleEvent, style: Style) -> String {
         ConsoleEvent::Left { id, name } => {
             style.paint(Tone::Left, &format!("[{} left]", who(*id, &shown(name))))
         }
+        ConsoleEvent::Slowed {
+            id,
+            name,
+            per_second,
+        } => style.paint(
+            Tone::Problem,
+            &format!(
+                "[{} sends more than {per_second} messages a second to the operator; it is read at that pace, and nothing is lost (--operator-rate)]",
+                who(*id, &shown(name))
+            ),
+        ),
     };
     line + "\n"
 }
@@ -340,6 +358,11 @@ mod tests {
                 name: "x".into(),
             },
             ConsoleEvent::NotShown(3),
+            ConsoleEvent::Slowed {
+                id: ClientId(5),
+                name: "\x1b]0;".into(),
+                per_second: 20,
+            },
         ] {
             assert_eq!(render_styled(&event, Style::PLAIN), render(&event));
         }
