@@ -8,6 +8,7 @@ use pipehub::{
     access::{Access, Publishers},
     bridge::{BridgeAuth, BridgeConfig},
     config::WhenBehind,
+    logging::LogFormat,
 };
 
 /// One hub, many listeners: a local broadcast hub on a Unix socket or a Windows named pipe
@@ -84,6 +85,11 @@ pub struct Cli {
     /// core.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+
+    /// How the hub writes its log (stderr) and, when stdout is not a terminal, its console
+    /// lines: `text` for a person, `json` (one object per line) for a log collector.
+    #[arg(long, value_enum, env = "PIPEHUB_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Shut down gracefully when stdin ends (by default the hub keeps serving).
     #[arg(long)]

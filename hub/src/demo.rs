@@ -81,6 +81,7 @@ pub async fn run(cli: Cli, args: DemoArgs, log_route: LogRoute, shutdown: impl F
         exit_on_eof: true,
         log_route: Some(log_route),
         start_reading: Some(start_reading),
+        format: cli.log_format,
     };
     let console = match Console::start(&hub, events, stop.clone(), options) {
         Ok(console) => console,

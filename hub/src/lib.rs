@@ -21,6 +21,8 @@
 //!   terminal, line editing and commands (`/list`, `/to`, `/kick`, ...).
 //! - `status`: the status report (`/list`, `/stats`, a client's `STATUS_REQUEST`) and the
 //!   rates in it.
+//! - [`logging`]: the log's format (text or JSON lines), and how clients' text appears
+//!   in it.
 //! - [`metrics`]: `--metrics ADDR`, the counters for Prometheus, read at scrape time.
 //! - [`activation`]: running under systemd: an inherited socket, `READY=1`.
 
@@ -32,6 +34,7 @@ mod connection;
 pub mod console;
 mod hub;
 mod log;
+pub mod logging;
 mod memory;
 pub mod metrics;
 mod pacing;

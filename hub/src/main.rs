@@ -13,6 +13,7 @@ use pipehub::{
     Console, ConsoleOptions, Hub, activation,
     bridge::Bridge,
     console::{LogRoute, style::colour_allowed},
+    logging::LogFormat,
     metrics::MetricsServer,
     server,
     transport::BindError,
@@ -36,23 +37,8 @@ fn main() -> ExitCode {
     // does too.
     let interactive =
         demo.is_some() || (std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
-    tracing_subscriber::fmt()
-        .with_writer(log_route.clone())
-        .with_ansi(std::io::stderr().is_terminal() && colour_allowed())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // The NATS client's own lines are left out: the bridge reports each of
-                // its events once, in the hub's words (RUST_LOG=async_nats=debug shows
-                // them).
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new(if interactive {
-                        "warn,async_nats=off"
-                    } else {
-                        "info,async_nats=off"
-                    })
-                }),
-        )
-        .init();
+    let ansi = std::io::stderr().is_terminal() && colour_allowed();
+    pipehub::logging::init(cli.log_format, log_route.clone(), interactive, ansi);
     let runtime = match runtime(cli.threads) {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -148,15 +134,24 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
     } else {
         Input::Lines
     };
-    eprintln!(
-        "{}",
-        banner(&cli.endpoint, &listener.endpoint(), &hub, input)
-    );
+    // A log collector gets the one fact of the banner as a log line of its format.
+    match cli.log_format {
+        LogFormat::Text => eprintln!(
+            "{}",
+            banner(&cli.endpoint, &listener.endpoint(), &hub, input)
+        ),
+        LogFormat::Json => tracing::info!(endpoint = %listener.endpoint(), "serving"),
+    }
     let stop_metrics = CancellationToken::new();
     let _stop_metrics = stop_metrics.clone().drop_guard();
     if let Some(metrics) = metrics {
         if let Ok(address) = metrics.local_addr() {
-            eprintln!("pipehub: metrics at http://{address}/metrics");
+            match cli.log_format {
+                LogFormat::Text => eprintln!("pipehub: metrics at http://{address}/metrics"),
+                LogFormat::Json => {
+                    tracing::info!(metrics = %format!("http://{address}/metrics"), "serving metrics");
+                }
+            }
         }
         tokio::spawn(metrics.serve(hub.clone(), stop_metrics.cancelled_owned()));
     }
@@ -173,6 +168,7 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
         exit_on_eof: cli.exit_on_eof,
         log_route: Some(log_route),
         start_reading,
+        format: cli.log_format,
     };
     let console = match Console::start(&hub, events, stop.clone(), options) {
         Ok(console) => console,

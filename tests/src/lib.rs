@@ -234,7 +234,10 @@ impl HubProcess {
         let stdin = child.stdin.take();
         let stdout = Lines::spawn(child.stdout.take().expect("stdout"));
         let stderr = Lines::spawn(child.stderr.take().expect("stderr"));
-        let banner = stderr.until(|line| line.starts_with("pipehub: serving"));
+        // The banner, or with --log-format json the log line that stands for it.
+        let banner = stderr.until(|line| {
+            line.starts_with("pipehub: serving") || line.contains(r#""message":"serving""#)
+        });
         HubProcess {
             child,
             endpoint: endpoint.to_owned(),

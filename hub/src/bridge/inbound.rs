@@ -10,12 +10,12 @@
 use std::{collections::HashMap, sync::atomic::Ordering};
 
 use bytes::Bytes;
-use pipehub_protocol::{ClientId, HubInstance, Seq, bridge::BridgeMessage, status::printable};
+use pipehub_protocol::{ClientId, HubInstance, Seq, bridge::BridgeMessage};
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{BridgeState, Complaint};
-use crate::{ConsoleEvent, Hub};
+use crate::{ConsoleEvent, Hub, logging::client_text};
 
 /// Takes messages from `subscriber` until `stop`.
 pub(super) async fn run(
@@ -56,10 +56,10 @@ fn take(hub: &Hub, state: &BridgeState, seen: &mut Seen, payload: Bytes) -> Resu
     let max = hub.shared.max_body();
     if message.body.len() > max {
         return Err(format!(
-            "a broadcast of {} bytes from hub {:?}, more than this hub carries ({max} bytes); \
+            "a broadcast of {} bytes from hub \"{}\", more than this hub carries ({max} bytes); \
              give every bridged hub the same --max-frame",
             message.body.len(),
-            printable(&origin.hub_name)
+            client_text(&origin.hub_name)
         ));
     }
     hub.shared

@@ -45,6 +45,7 @@ use crate::{
     access::Peer,
     hub::{Shared, kicked_bye},
     log::Read,
+    logging::client_text,
     registry::{ClientHandle, ClientKind},
     text::{put_text_line, text_line_for},
     transport::{self, Stream},
@@ -253,7 +254,7 @@ impl Connection {
         if let Some(cursor) = self.cursor {
             hub.pacer.join(cursor);
         }
-        debug!(kind = kind.name(), name, "client joined");
+        debug!(kind = kind.name(), name = %client_text(&name), "client joined");
         self.hub.show_event(ConsoleEvent::Joined {
             id: self.id,
             name: name.clone(),
@@ -269,7 +270,7 @@ impl Connection {
         hub.partial.give_back(std::mem::take(&mut self.reserved));
         self.end_pause();
         self.place = None;
-        debug!(kind = kind.name(), name, "client left");
+        debug!(kind = kind.name(), name = %client_text(&name), "client left");
         self.hub
             .show_event(ConsoleEvent::Left { id: self.id, name });
         end

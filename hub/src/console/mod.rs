@@ -29,12 +29,16 @@ use pipehub_protocol::{
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing_subscriber::fmt::{
+    format::Writer,
+    time::{FormatTime, SystemTime},
+};
 
 pub use printer::{LogLine, LogRoute, Printer};
 pub use style::{Style, Tone};
 pub use terminal::PROMPT;
 
-use crate::Hub;
+use crate::{Hub, logging::LogFormat};
 
 /// Something the operator should see.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +110,8 @@ pub struct ConsoleOptions {
     /// Read no input before this says go (or is dropped): the console shows notices at
     /// once, but the operator's first line waits, e.g. until a demo's listeners are up.
     pub start_reading: Option<oneshot::Receiver<()>>,
+    /// How lines are written when stdout is not a terminal: `json` for a log collector.
+    pub format: LogFormat,
 }
 
 /// The running console: reads the operator's lines, prints what the hub's clients say
@@ -162,7 +168,10 @@ impl Console {
             }
         }
         let printer = Printer::spawn(printer::Sink::Stdout)?;
-        forward_events(events, printer.clone(), render)?;
+        match options.format {
+            LogFormat::Text => forward_events(events, printer.clone(), render)?,
+            LogFormat::Json => forward_events(events, printer.clone(), render_json)?,
+        }
         let hub = hub.clone();
         let exit_on_eof = options.exit_on_eof;
         let gate = options.start_reading;
@@ -271,6 +280,64 @@ fn not_shown(n: u64) -> String {
 /// journal) gets it: the words of [`render_styled`], without colour.
 pub fn render(event: &ConsoleEvent) -> String {
     render_styled(event, Style::PLAIN)
+}
+
+/// One event as one JSON object on a line, for `--log-format json` off a terminal: the
+/// facts of [`render`], with the time; what a client chose is written as it is, and
+/// JSON's escaping keeps it inside its string.
+pub fn render_json(event: &ConsoleEvent) -> String {
+    let mut object = match event {
+        ConsoleEvent::Message {
+            from,
+            name,
+            body,
+            broadcast: false,
+        } => serde_json::json!({
+            "event": "message",
+            "client": from.0,
+            "name": name,
+            "text": String::from_utf8_lossy(body),
+        }),
+        ConsoleEvent::Message {
+            from,
+            name,
+            body,
+            broadcast: true,
+        } => {
+            let (text, rest) = echo_of(body);
+            serde_json::json!({
+                "event": "broadcast",
+                "client": from.0,
+                "name": name,
+                "text": String::from_utf8_lossy(text),
+                "more_bytes": rest,
+            })
+        }
+        ConsoleEvent::NotShown(n) => serde_json::json!({"event": "not_shown", "count": n}),
+        ConsoleEvent::Joined { id, name, kind } => serde_json::json!({
+            "event": "joined",
+            "client": id.0,
+            "name": name,
+            "kind": kind,
+        }),
+        ConsoleEvent::Left { id, name } => {
+            serde_json::json!({"event": "left", "client": id.0, "name": name})
+        }
+        ConsoleEvent::Slowed {
+            id,
+            name,
+            per_second,
+        } => serde_json::json!({
+            "event": "slowed",
+            "client": id.0,
+            "name": name,
+            "per_second": per_second,
+        }),
+    };
+    let mut timestamp = String::new();
+    let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
+    object["timestamp"] = timestamp.into();
+    object.to_string() + "\n"
 }
 
 /// One event as one line for the operator, coloured by `style`. What clients chose
