@@ -13,9 +13,9 @@ use pipehub_protocol::{
 use tokio::sync::mpsc;
 
 use crate::{
-    Config, ConsoleEvent,
+    Config,
     bridge::BridgeState,
-    console::CONSOLE_QUEUE,
+    event::{CONSOLE_QUEUE, ConsoleEvent},
     log::{BroadcastLog, Full, now_us},
     pacing::Pacer,
     partial::PartialFrames,
@@ -49,7 +49,7 @@ pub(crate) struct Shared {
     /// The same, by reason: one counter for each of `REFUSE_REASONS`.
     refused_by_reason: [AtomicU64; REFUSE_REASONS.len()],
     /// When the hub started, and samples of its counters for the status report's rates.
-    pub(crate) meter: crate::status::Meter,
+    pub(crate) meter: crate::meter::Meter,
     /// The bridge's state and counters, when the hub is bridged to others.
     pub(crate) bridge: Option<Arc<BridgeState>>,
 }
@@ -135,7 +135,7 @@ impl Hub {
             shown_in_second: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             refused_by_reason: Default::default(),
-            meter: crate::status::Meter::new(),
+            meter: crate::meter::Meter::new(),
         };
         (
             Hub {

@@ -14,8 +14,7 @@ use std::{
 };
 
 use pipehub_protocol::status::printable;
-
-use crate::console::LogRoute;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// How the hub writes its log and, off a terminal, its console lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -30,11 +29,14 @@ pub enum LogFormat {
 /// Whether the log is JSON: set once, by [`init`].
 static JSON: AtomicBool = AtomicBool::new(false);
 
-/// Installs the hub's log: `format`, written through `route` (stderr, or the console
-/// while its line editor owns the terminal). `interactive`: a person at a terminal, for
-/// whom the console's own notices say what happens, so the log adds only what goes
-/// wrong (`RUST_LOG` overrides it).
-pub fn init(format: LogFormat, route: LogRoute, interactive: bool, ansi: bool) {
+/// Installs the hub's log: `format`, written through `route` (the binary's: stderr, or
+/// the console while its line editor owns the terminal). `interactive`: a person at a
+/// terminal, for whom the console's own notices say what happens, so the log adds only
+/// what goes wrong (`RUST_LOG` overrides it).
+pub fn init<W>(format: LogFormat, route: W, interactive: bool, ansi: bool)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     JSON.store(format == LogFormat::Json, Ordering::Relaxed);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // The NATS client's own lines are left out: the bridge reports each of its events

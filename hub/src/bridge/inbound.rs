@@ -15,7 +15,7 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{BridgeState, Complaint};
-use crate::{ConsoleEvent, Hub, logging::client_text};
+use crate::{Hub, event::ConsoleEvent, logging::client_text};
 
 /// Takes messages from `subscriber` until `stop`.
 pub(super) async fn run(

@@ -41,8 +41,8 @@ mod operator_pace;
 mod output;
 
 use crate::{
-    ConsoleEvent,
     access::Peer,
+    event::ConsoleEvent,
     hub::{Shared, kicked_bye},
     log::Read,
     logging::client_text,

@@ -21,7 +21,6 @@ mod terminal;
 
 use std::{io, time::Duration};
 
-use bytes::Bytes;
 use pipehub_protocol::{
     ClientId,
     status::{grouped, printable},
@@ -38,41 +37,8 @@ pub use printer::{LogLine, LogRoute, Printer};
 pub use style::{Style, Tone};
 pub use terminal::PROMPT;
 
+pub use crate::event::ConsoleEvent;
 use crate::{Hub, logging::LogFormat};
-
-/// Something the operator should see.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConsoleEvent {
-    /// A client said something: a listener's or text client's message to the operator,
-    /// or a publisher's broadcast.
-    Message {
-        from: ClientId,
-        name: String,
-        body: Bytes,
-        broadcast: bool,
-    },
-    /// Events (publishers' broadcasts, joins, leaves) not shown because the console was
-    /// behind; the broadcasts themselves are never held back by the console.
-    NotShown(u64),
-    /// A client finished its handshake.
-    Joined {
-        id: ClientId,
-        name: String,
-        kind: &'static str,
-    },
-    /// A client left.
-    Left { id: ClientId, name: String },
-    /// A client talks to the operator faster than `per_second` messages a second (after
-    /// a burst), and is read at that pace from now on; said once per client.
-    Slowed {
-        id: ClientId,
-        name: String,
-        per_second: u32,
-    },
-}
-
-/// How many console events may wait for the printer.
-pub(crate) const CONSOLE_QUEUE: usize = 1024;
 
 /// Reads operator lines from `input` and broadcasts each one, until end of input, paced
 /// like a publisher: while listeners are a window behind, input is not read.
@@ -400,6 +366,8 @@ pub fn render_styled(event: &ConsoleEvent, style: Style) -> String {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     #[test]
