@@ -331,12 +331,12 @@ impl Cli {
             when_behind: self.when_behind,
             stall_timeout: self.stall_timeout,
             operator_rate: self.operator_rate,
-            bridge: self.bridge(),
             ..Config::default()
         }
     }
 
-    fn bridge(&self) -> Option<BridgeConfig> {
+    /// The bridge these flags describe, if `--bridge` asks for one.
+    pub fn bridge_config(&self) -> Option<BridgeConfig> {
         let auth = if let Some(token) = &self.bridge_token {
             BridgeAuth::Token(token.clone())
         } else if let (Some(user), Some(password)) = (&self.bridge_user, &self.bridge_password) {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pipehub_protocol::DEFAULT_MAX_FRAME;
 
-use crate::{access::Access, bridge::BridgeConfig};
+use crate::access::Access;
 
 /// Limits and timings of one hub. `Config::default()` is what `pipehub` runs with when
 /// no flag says otherwise.
@@ -61,9 +61,6 @@ pub struct Config {
     /// A listener that takes nothing for this long while publishers wait for it stops
     /// holding them back (it is left behind and later told what it missed).
     pub stall_timeout: Duration,
-    /// The bridge to other hubs through NATS, run by [`crate::bridge::Bridge::start`];
-    /// `None` serves local clients only.
-    pub bridge: Option<BridgeConfig>,
 }
 
 /// What the hub does when publishers send faster than listeners read.
@@ -120,7 +117,6 @@ impl Default for Config {
             operator_rate: DEFAULT_OPERATOR_RATE,
             when_behind: WhenBehind::Wait,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
-            bridge: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! tasks and its console. Cheap to clone: a handle to the shared state.
 
 use std::sync::{
-    Arc,
+    Arc, OnceLock,
     atomic::{AtomicU64, Ordering},
 };
 
@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 
 use crate::{
     Config,
-    bridge::BridgeState,
     event::{CONSOLE_QUEUE, ConsoleEvent},
+    link::{BridgeReport, LinkState},
     log::{BroadcastLog, Full, now_us},
     pacing::Pacer,
     partial::PartialFrames,
@@ -50,8 +50,8 @@ pub(crate) struct Shared {
     refused_by_reason: [AtomicU64; REFUSE_REASONS.len()],
     /// When the hub started, and samples of its counters for the status report's rates.
     pub(crate) meter: crate::meter::Meter,
-    /// The bridge's state and counters, when the hub is bridged to others.
-    pub(crate) bridge: Option<Arc<BridgeState>>,
+    /// The bridge's report, once a bridge to other hubs is attached.
+    bridge: OnceLock<Arc<dyn BridgeReport>>,
 }
 
 /// Why a message could not be sent.
@@ -115,7 +115,7 @@ impl Hub {
     pub fn new(config: Config) -> (Hub, mpsc::Receiver<ConsoleEvent>) {
         let (console, events) = mpsc::channel(CONSOLE_QUEUE);
         let shared = Shared {
-            bridge: config.bridge.clone().map(|c| Arc::new(BridgeState::new(c))),
+            bridge: OnceLock::new(),
             log: BroadcastLog::new(
                 config.queue_frames.max(config.history_frames),
                 config.queue_bytes.max(config.history_bytes),
@@ -279,12 +279,18 @@ impl Hub {
 
     /// The bridge's state and counters; `None` when the hub is not bridged.
     pub fn bridge(&self) -> Option<pipehub_protocol::status::BridgeStatus> {
-        self.shared.bridge.as_ref().map(|bridge| bridge.status())
+        self.shared.bridge.get().map(|bridge| bridge.status())
     }
 
     /// Where the bridge's connection stands; `None` when the hub is not bridged.
-    pub fn bridge_link(&self) -> Option<crate::bridge::LinkState> {
-        self.shared.bridge.as_ref().map(|bridge| bridge.link())
+    pub fn bridge_link(&self) -> Option<LinkState> {
+        self.shared.bridge.get().map(|bridge| bridge.link())
+    }
+
+    /// Attaches the bridge that reports to this hub; a hub has at most one (a second is
+    /// not attached).
+    pub(crate) fn attach_bridge(&self, bridge: Arc<dyn BridgeReport>) {
+        let _ = self.shared.bridge.set(bridge);
     }
 
     /// The limits this hub runs with.

@@ -34,6 +34,7 @@ mod connection;
 pub mod console;
 mod event;
 mod hub;
+mod link;
 mod log;
 pub mod logging;
 mod memory;

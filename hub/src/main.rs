@@ -119,7 +119,7 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
     };
     let shutdown_timeout = config.shutdown_timeout;
     let (hub, events) = Hub::new(config);
-    let bridge = match Bridge::start(&hub).await {
+    let bridge = match Bridge::start(&hub, cli.bridge_config()).await {
         Ok(bridge) => bridge,
         Err(err) => {
             eprintln!("pipehub: error: {err}");

@@ -26,12 +26,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use crate::link::LinkState;
 pub use config::{BridgeAuth, BridgeConfig, DEFAULT_SUBJECT, servers};
 pub(crate) use state::BridgeState;
-pub use state::LinkState;
 use state::{Complaint, fix_for};
 
-use crate::Hub;
+use crate::{Hub, link::BridgeReport};
 
 /// Why the bridge cannot start at all (as opposed to NATS being unreachable for now,
 /// which the bridge rides out).
@@ -55,12 +55,17 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// Starts bridging `hub`, if its configuration has a bridge. Returns at once: the
-    /// connection is made in the background, and retried until it succeeds.
-    pub async fn start(hub: &Hub) -> Result<Option<Bridge>, BridgeError> {
-        let Some(state) = hub.shared.bridge.clone() else {
+    /// Starts bridging `hub` as `config` says, if there is a bridge to run. Returns at
+    /// once: the connection is made in the background, and retried until it succeeds.
+    pub async fn start(
+        hub: &Hub,
+        config: Option<BridgeConfig>,
+    ) -> Result<Option<Bridge>, BridgeError> {
+        let Some(config) = config else {
             return Ok(None);
         };
+        let state = Arc::new(BridgeState::new(config));
+        hub.attach_bridge(state.clone());
         // A credentials file that cannot be read is a mistake to report now, not an
         // outage to retry.
         connect_options(&state).await?;

@@ -14,29 +14,7 @@ use pipehub_protocol::status::BridgeStatus;
 use tracing::{info, warn};
 
 use super::BridgeConfig;
-
-/// Where the connection to NATS stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum LinkState {
-    /// Not connected yet since the hub started.
-    Connecting = 0,
-    /// Connected and subscribed.
-    Connected = 1,
-    /// Lost; the client reconnects with back-off.
-    Down = 2,
-}
-
-impl LinkState {
-    /// The state as the status report names it: `connecting`, `connected`, `down`.
-    pub fn name(self) -> &'static str {
-        match self {
-            LinkState::Connecting => "connecting",
-            LinkState::Connected => "connected",
-            LinkState::Down => "down",
-        }
-    }
-}
+use crate::link::{BridgeReport, LinkState};
 
 /// What the bridge has done, shared by its tasks, the status report and the metrics.
 #[derive(Debug)]
@@ -70,14 +48,6 @@ impl BridgeState {
         }
     }
 
-    pub(crate) fn link(&self) -> LinkState {
-        match self.state.load(Ordering::Acquire) {
-            1 => LinkState::Connected,
-            2 => LinkState::Down,
-            _ => LinkState::Connecting,
-        }
-    }
-
     /// Moves to `state`; returns the state it left.
     pub(super) fn set_link(&self, state: LinkState) -> LinkState {
         let old = self.state.swap(state as u8, Ordering::AcqRel);
@@ -88,24 +58,6 @@ impl BridgeState {
             1 => LinkState::Connected,
             2 => LinkState::Down,
             _ => LinkState::Connecting,
-        }
-    }
-
-    /// The bridge part of the status report.
-    pub(crate) fn status(&self) -> BridgeStatus {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        BridgeStatus {
-            url: self.config.shown_url(),
-            subject: self.config.subject.clone(),
-            hub_name: self.config.hub_name.clone(),
-            state: self.link().name().to_owned(),
-            since_us: load(&self.since_us),
-            outages: load(&self.outages),
-            published: load(&self.published),
-            not_bridged: load(&self.not_bridged),
-            received: load(&self.received),
-            duplicates: load(&self.duplicates),
-            rejected: load(&self.rejected),
         }
     }
 
@@ -207,4 +159,32 @@ fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+impl BridgeReport for BridgeState {
+    fn link(&self) -> LinkState {
+        match self.state.load(Ordering::Acquire) {
+            1 => LinkState::Connected,
+            2 => LinkState::Down,
+            _ => LinkState::Connecting,
+        }
+    }
+
+    /// The bridge part of the status report.
+    fn status(&self) -> BridgeStatus {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        BridgeStatus {
+            url: self.config.shown_url(),
+            subject: self.config.subject.clone(),
+            hub_name: self.config.hub_name.clone(),
+            state: self.link().name().to_owned(),
+            since_us: load(&self.since_us),
+            outages: load(&self.outages),
+            published: load(&self.published),
+            not_bridged: load(&self.not_bridged),
+            received: load(&self.received),
+            duplicates: load(&self.duplicates),
+            rejected: load(&self.rejected),
+        }
+    }
 }

@@ -202,16 +202,15 @@ mod tests {
 
     #[test]
     fn a_bridged_hub_says_when_a_line_is_not_bridged() {
-        let config = Config {
-            bridge: Some(crate::bridge::BridgeConfig {
+        let hub = Hub::new(Config::default()).0;
+        hub.attach_bridge(std::sync::Arc::new(crate::bridge::BridgeState::new(
+            crate::bridge::BridgeConfig {
                 url: "nats://127.0.0.1:1".into(),
                 subject: crate::bridge::DEFAULT_SUBJECT.into(),
                 hub_name: "here".into(),
                 auth: Default::default(),
-            }),
-            ..Config::default()
-        };
-        let hub = Hub::new(config).0;
+            },
+        )));
         let note = shown(handle_line(&hub, "hello", Style::PLAIN));
         assert_eq!(
             note,
