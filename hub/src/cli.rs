@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
 use pipehub::{
     Config,
     access::{Access, Publishers},
@@ -300,10 +301,37 @@ fn parse_publishers(value: &str) -> Result<Publishers, String> {
 /// What `pipehub` does instead of serving.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Demo(crate::demo::DemoArgs),
-    Completions(crate::generate::CompletionsArgs),
-    Man(crate::generate::ManArgs),
+    Demo(DemoArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
 }
+
+/// Starts a hub on a temporary endpoint and N `pipehub-client listen` processes, and
+/// shows what each listener prints, labelled [listener K]. Type a line and press Enter:
+/// every listener prints it. Try /list, /to 2 hello, /kick 3 and /help. Ctrl-C stops the
+/// hub and the listeners and removes the endpoint. Needs pipehub-client next to pipehub.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many listeners to start
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub listeners: u16,
+}
+
+/// Print a shell completion script to stdout
+///
+/// For example: pipehub completions bash > ~/.local/share/bash-completion/completions/pipehub
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Print the manual page (roff) to stdout
+///
+/// For example: pipehub man > ~/.local/share/man/man1/pipehub.1
+#[derive(Debug, Args)]
+pub struct ManArgs {}
 
 const EXIT_CODES: &str = "\
 Exit codes:

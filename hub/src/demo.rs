@@ -19,7 +19,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clap::Args;
 use pipehub::{
     Console, ConsoleOptions, Hub, console::LogRoute, console::Printer, console::Style,
     console::Tone, server, transport::Listener,
@@ -27,21 +26,10 @@ use pipehub::{
 use pipehub_protocol::endpoint;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, DemoArgs};
 
 /// Start a hub and some listeners in one terminal, and type to them
 ///
-/// Starts a hub on a temporary endpoint and N `pipehub-client listen` processes, and
-/// shows what each listener prints, labelled [listener K]. Type a line and press Enter:
-/// every listener prints it. Try /list, /to 2 hello, /kick 3 and /help. Ctrl-C stops the
-/// hub and the listeners and removes the endpoint. Needs pipehub-client next to pipehub.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// How many listeners to start
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
-    pub listeners: u16,
-}
-
 /// How long a listener has to join before the demo gives up on it.
 const JOIN_LIMIT: Duration = Duration::from_secs(10);
 

@@ -4,26 +4,9 @@
 
 use std::{io::Write, process::ExitCode};
 
-use clap::{Args, CommandFactory};
-use clap_complete::Shell;
+use clap::CommandFactory;
 
-use crate::cli::Cli;
-
-/// Print a shell completion script to stdout
-///
-/// For example: pipehub completions bash > ~/.local/share/bash-completion/completions/pipehub
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
-
-/// Print the manual page (roff) to stdout
-///
-/// For example: pipehub man > ~/.local/share/man/man1/pipehub.1
-#[derive(Debug, Args)]
-pub struct ManArgs {}
+use crate::cli::{Cli, CompletionsArgs};
 
 /// Writes the completion script for `args.shell` to stdout.
 pub fn completions(args: &CompletionsArgs) -> ExitCode {
