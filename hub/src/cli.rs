@@ -8,7 +8,7 @@ use pipehub::{
     Config,
     access::{Access, Publishers},
     bridge::{BridgeAuth, BridgeConfig},
-    config::WhenBehind,
+    config::{self, WhenBehind},
     logging::LogFormat,
 };
 
@@ -38,11 +38,11 @@ pub struct Cli {
     /// The window: how many broadcasts a listener may be behind (and how many the hub
     /// retains). Publishers wait for a listener that far behind; with --when-behind
     /// skip, it skips ahead and is told how many it missed.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = config::DEFAULT_QUEUE_FRAMES, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue: u32,
 
     /// The most bytes of broadcasts the hub retains for clients that are behind.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, default_value_t = config::DEFAULT_QUEUE_BYTES)]
     pub queue_bytes: usize,
 
     /// When publishers send faster than listeners read: `wait` takes their messages only
@@ -54,8 +54,8 @@ pub struct Cli {
 
     /// Seconds a listener may take nothing while publishers wait for it; then they stop
     /// waiting for it (it is told later what it missed), until it reads again.
-    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
-    pub stall_timeout: Duration,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(config::DEFAULT_STALL_TIMEOUT))]
+    pub stall_timeout: Seconds,
 
     /// The largest frame (length field, in bytes) the hub accepts and sends.
     #[arg(long, default_value_t = pipehub_protocol::DEFAULT_MAX_FRAME,
@@ -64,7 +64,7 @@ pub struct Cli {
 
     /// Most clients served at once; a client past it is refused with "hub full"
     /// (pipehub-client exits 4).
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = config::DEFAULT_MAX_CLIENTS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_clients: u64,
 
     /// Messages a second each client may send to the operator, after a burst of 100; a
@@ -74,12 +74,12 @@ pub struct Cli {
 
     /// Milliseconds a new connection may stay silent before it is served as a text
     /// listener (one line per broadcast).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = config::DEFAULT_TEXT_GRACE.as_millis() as u64)]
     pub text_grace_ms: u64,
 
     /// Seconds clients get, on shutdown, to receive what is queued for them.
-    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
-    pub shutdown_timeout: Duration,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(config::DEFAULT_SHUTDOWN_TIMEOUT))]
+    pub shutdown_timeout: Seconds,
 
     /// Threads serving clients. One thread has no cross-thread wake-ups and measured
     /// best (docs/performance.md); more spread the work over more cores; 0 means one per
@@ -104,16 +104,16 @@ pub struct Cli {
 
     /// How many of the latest broadcasts a connecting client may have replayed (resume
     /// after a reconnect, or `listen --last K`); 0 disables replay.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = config::DEFAULT_HISTORY_FRAMES)]
     pub history: usize,
 
     /// The most bytes of broadcasts replay reaches back over.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, default_value_t = config::DEFAULT_HISTORY_BYTES)]
     pub history_bytes: usize,
 
     /// Permissions of the socket file, in octal (Unix).
-    #[arg(long, default_value = "0600", value_parser = parse_mode)]
-    pub mode: u32,
+    #[arg(long, default_value_t = Mode(config::DEFAULT_SOCKET_MODE))]
+    pub mode: Mode,
 
     /// Let every local user open the named pipe, not only the user the hub runs as
     /// (Windows; other users may connect and write but never create instances of the
@@ -137,8 +137,8 @@ pub struct Cli {
 
     /// Seconds of silence after which the hub pings a framed client; one silent for
     /// twice as long is disconnected. 0 disables keepalive.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
-    pub keepalive: Duration,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(config::DEFAULT_KEEPALIVE))]
+    pub keepalive: Seconds,
 
     /// Bridge this hub to others through the NATS server at URL (nats://HOST:PORT, or
     /// several separated by commas): broadcasts that start here go to every bridged
@@ -266,21 +266,51 @@ fn host_name() -> String {
 
 /// A number of seconds, 0 or more, fractions allowed: anything else is a usage error
 /// rather than a silent default.
-fn parse_seconds(value: &str) -> Result<Duration, String> {
-    value
-        .parse::<f64>()
-        .ok()
-        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-        .ok_or_else(|| format!("`{value}` is not a number of seconds (0 or more, such as 2.5)"))
+/// A duration given in seconds (fractions allowed), and shown so in `--help`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Seconds(pub Duration);
+
+impl std::str::FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Seconds, String> {
+        value
+            .parse::<f64>()
+            .ok()
+            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+            .map(Seconds)
+            .ok_or_else(|| format!("`{value}` is not a number of seconds (0 or more, such as 2.5)"))
+    }
 }
 
-fn parse_mode(value: &str) -> Result<u32, String> {
-    u32::from_str_radix(value.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|mode| *mode <= 0o777)
-        .ok_or_else(|| {
-            format!("`{value}` is not a file mode; give octal digits such as 0600 or 0660")
-        })
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+/// A socket file's permissions, given and shown in octal.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mode(pub u32);
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Mode, String> {
+        u32::from_str_radix(value.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|mode| *mode <= 0o777)
+            .map(Mode)
+            .ok_or_else(|| {
+                format!("`{value}` is not a file mode; give octal digits such as 0600 or 0660")
+            })
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
 }
 
 fn parse_publishers(value: &str) -> Result<Publishers, String> {
@@ -349,15 +379,15 @@ impl Cli {
             queue_bytes: self.queue_bytes,
             max_clients: usize::try_from(self.max_clients).unwrap_or(usize::MAX),
             text_grace: Duration::from_millis(self.text_grace_ms),
-            shutdown_timeout: self.shutdown_timeout,
+            shutdown_timeout: self.shutdown_timeout.0,
             history_frames: self.history,
             history_bytes: self.history_bytes,
-            socket_mode: self.mode,
+            socket_mode: self.mode.0,
             allow_everyone: self.allow_everyone,
             access: self.access(),
-            keepalive: Some(self.keepalive).filter(|d| !d.is_zero()),
+            keepalive: Some(self.keepalive.0).filter(|d| !d.is_zero()),
             when_behind: self.when_behind,
-            stall_timeout: self.stall_timeout,
+            stall_timeout: self.stall_timeout.0,
             operator_rate: self.operator_rate,
             ..Config::default()
         }
@@ -402,11 +432,16 @@ mod tests {
 
     #[test]
     fn seconds_accept_fractions_and_refuse_what_is_not_a_duration() {
-        assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
-        assert_eq!(parse_seconds("0"), Ok(Duration::ZERO));
+        assert_eq!("2.5".parse(), Ok(Seconds(Duration::from_millis(2500))));
+        assert_eq!("0".parse(), Ok(Seconds(Duration::ZERO)));
         for bad in ["-1", "nan", "inf", "soon", ""] {
-            assert!(parse_seconds(bad).is_err(), "{bad:?} accepted");
+            assert!(bad.parse::<Seconds>().is_err(), "{bad:?} accepted");
         }
+        assert_eq!(Seconds(Duration::from_millis(300)).to_string(), "0.3");
+        assert_eq!(
+            "0660".parse::<Mode>().map(|m| m.to_string()),
+            Ok("0660".into())
+        );
     }
 
     #[test]

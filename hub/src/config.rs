@@ -96,24 +96,44 @@ pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(1);
 /// slow enough that one client cannot bury the console or a service's journal.
 pub const DEFAULT_OPERATOR_RATE: u32 = 20;
 
+/// The default window (`--queue`): broadcasts a listener may be behind.
+pub const DEFAULT_QUEUE_FRAMES: u32 = 4096;
+/// The default bytes of broadcasts the log retains (`--queue-bytes`).
+pub const DEFAULT_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+/// The default depth of replay (`--history`).
+pub const DEFAULT_HISTORY_FRAMES: usize = 1024;
+/// The default bytes replay reaches back over (`--history-bytes`).
+pub const DEFAULT_HISTORY_BYTES: usize = 16 * 1024 * 1024;
+/// The default socket file permissions (`--mode`): the hub's own user only.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
+/// The default keepalive interval (`--keepalive`).
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(30);
+/// The default client cap (`--max-clients`).
+pub const DEFAULT_MAX_CLIENTS: u64 = 100_000;
+/// The default silence before a connection is served as a text listener
+/// (`--text-grace-ms`).
+pub const DEFAULT_TEXT_GRACE: Duration = Duration::from_millis(300);
+/// The default time clients get on shutdown (`--shutdown-timeout`).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             max_frame: DEFAULT_MAX_FRAME,
-            queue_frames: 4096,
-            queue_bytes: 64 * 1024 * 1024,
-            history_frames: 1024,
-            history_bytes: 16 * 1024 * 1024,
-            socket_mode: 0o600,
+            queue_frames: DEFAULT_QUEUE_FRAMES as usize,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            history_frames: DEFAULT_HISTORY_FRAMES,
+            history_bytes: DEFAULT_HISTORY_BYTES,
+            socket_mode: DEFAULT_SOCKET_MODE,
             allow_everyone: false,
             access: Access::for_current_user(),
-            keepalive: Some(Duration::from_secs(30)),
-            max_clients: 100_000,
-            text_grace: Duration::from_millis(300),
+            keepalive: Some(DEFAULT_KEEPALIVE),
+            max_clients: DEFAULT_MAX_CLIENTS as usize,
+            text_grace: DEFAULT_TEXT_GRACE,
             handshake_timeout: Duration::from_secs(10),
             frame_timeout: Duration::from_secs(10),
             partial_frames_bytes: 16 * 1024 * 1024,
-            shutdown_timeout: Duration::from_secs(5),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             operator_rate: DEFAULT_OPERATOR_RATE,
             when_behind: WhenBehind::Wait,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
