@@ -12,8 +12,9 @@
 //! frame when the broadcast came from another hub over the bridge. Writers send whole
 //! entries, so the two frames are never separated.
 //!
-//! The lock is held only to push a frame or to clone a run of `Bytes` handles, never
-//! across an `.await` or a system call.
+//! The lock is held only to push a frame, to clone a run of `Bytes` handles, or across
+//! one non-blocking vectored write straight from the log (`write_from`), never across an
+//! `.await`.
 
 use std::{
     collections::VecDeque,

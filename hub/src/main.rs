@@ -16,8 +16,7 @@ use pipehub::{
     logging::LogFormat,
     metrics::MetricsServer,
     server,
-    transport::BindError,
-    transport::Listener,
+    transport::{BindError, Exposure, Listener},
 };
 use pipehub_protocol::endpoint;
 use tokio_util::sync::CancellationToken;
@@ -86,7 +85,11 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
         }
     };
     let activated = inherited.is_some();
-    let listener = match inherited.map_or_else(|| Listener::bind_for(&address, &config), Ok) {
+    let exposure = Exposure {
+        socket_mode: config.socket_mode,
+        allow_everyone: config.allow_everyone,
+    };
+    let listener = match inherited.map_or_else(|| Listener::bind_for(&address, exposure), Ok) {
         Ok(listener) => listener,
         Err(err) => {
             match endpoint::pipe_name(&cli.endpoint) {

@@ -1,8 +1,8 @@
 //! The endpoint: binding it safely and accepting connections. The one place that knows
 //! Unix domain sockets from Windows named pipes.
 //!
-//! Both platforms expose the same two names: [`Listener`] (`bind`, `bind_for` a hub
-//! configuration, `accept`, `endpoint`) and [`Stream`], a connected client with tokio's readiness API
+//! Both platforms expose the same two names: [`Listener`] (`bind`, `bind_for` an
+//! [`Exposure`], `accept`, `endpoint`) and [`Stream`], a connected client with tokio's readiness API
 //! (`readable`, `try_read_buf`, `writable`, `try_write_vectored`, `ready`), which the
 //! connection code drives without knowing which platform it runs on.
 
@@ -19,6 +19,15 @@ mod windows;
 pub use pipe_security::{PipeAccess, current_user_sid};
 #[cfg(windows)]
 pub use windows::{Listener, Stream, UnreadProbe, peer, peer_closed};
+
+/// Who may open the endpoint, as the hub's flags say: the socket file's permissions
+/// (Unix, `--mode`), and whether every local user may open the pipe (Windows,
+/// `--allow-everyone`). Each platform reads its own part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exposure {
+    pub socket_mode: u32,
+    pub allow_everyone: bool,
+}
 
 /// Why the endpoint could not be served. Each message names the cause and the fix.
 #[derive(Debug)]

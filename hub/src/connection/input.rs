@@ -123,7 +123,7 @@ impl Connection {
                         return Err(End::Protocol(
                             ErrorCode::FRAME_TOO_LARGE,
                             format!(
-                                "a broadcast body of {} bytes exceeds the largest this hub carries ({max} bytes: the maximum frame minus 24)",
+                                "a broadcast body of {} bytes exceeds the largest this hub carries ({max} bytes: the maximum frame minus 25)",
                                 body.len()
                             ),
                         ));

@@ -2,14 +2,14 @@
 //!
 //! Binding never steals a live hub's endpoint and never exposes the socket to other
 //! users, even for an instant:
-//! 1. If a file is at the path, connect to it. A hub answers: refuse (`InUse`). Nobody
-//!    answers and it is a socket: it is stale, remove it. Not a socket: refuse.
-//! 0. The directory must not be writable by other users unless it is sticky (like
+//! 1. The directory must not be writable by other users unless it is sticky (like
 //!    /tmp): otherwise anyone could swap the socket for their own.
-//! 2. Bind in a fresh 0700 directory beside the path, set the socket's mode (0600 by
+//! 2. If a file is at the path, connect to it. A hub answers: refuse (`InUse`). Nobody
+//!    answers and it is a socket: it is stale, remove it. Not a socket: refuse.
+//! 3. Bind in a fresh 0700 directory beside the path, set the socket's mode (0600 by
 //!    default), then hard-link it into place. `link` fails if the path exists, so two hubs
 //!    starting at once cannot both win; the loser reports `InUse`.
-//! 3. On drop, remove the socket file, but only if it is still ours (same inode).
+//! 4. On drop, remove the socket file, but only if it is still ours (same inode).
 //!
 //! A socket inherited from systemd ([`Listener::from_inherited`]) skips all of this: the
 //! service manager created it, with the owner and mode of its unit, and removes it; the
@@ -23,7 +23,7 @@ use std::{
 
 use tokio::net::UnixListener;
 
-use super::BindError;
+use super::{BindError, Exposure};
 
 /// A connected client.
 pub type Stream = tokio::net::UnixStream;
@@ -47,9 +47,9 @@ impl Listener {
         Listener::bind_with_mode(endpoint, 0o600)
     }
 
-    /// Binds `endpoint` (a socket path) with the mode `config` asks for (`--mode`).
-    pub fn bind_for(endpoint: &str, config: &crate::Config) -> Result<Listener, BindError> {
-        Listener::bind_with_mode(endpoint, config.socket_mode)
+    /// Binds `endpoint` (a socket path) with the mode `exposure` asks for (`--mode`).
+    pub fn bind_for(endpoint: &str, exposure: Exposure) -> Result<Listener, BindError> {
+        Listener::bind_with_mode(endpoint, exposure.socket_mode)
     }
 
     /// Binds `endpoint` (a socket path) with permissions `mode`, following the rules in
@@ -209,7 +209,7 @@ fn is_listening_stream(fd: std::os::fd::RawFd) -> bool {
     stream && listening
 }
 
-/// Step 1 of binding: refuse if a live hub answers, remove a stale socket file.
+/// Step 2 of binding: refuse if a live hub answers, remove a stale socket file.
 fn remove_if_stale(endpoint: &str, path: &Path) -> Result<(), BindError> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,

@@ -25,10 +25,9 @@ use windows_sys::Win32::{
 };
 
 use super::{
-    BindError,
+    BindError, Exposure,
     pipe_security::{PipeAccess, PipeSecurity},
 };
-use crate::Config;
 
 /// A connected client.
 pub type Stream = NamedPipeServer;
@@ -54,8 +53,8 @@ impl Listener {
 
     /// Creates the first instance of the pipe `endpoint` with the access `config` asks
     /// for (`--allow-everyone`).
-    pub fn bind_for(endpoint: &str, config: &Config) -> Result<Listener, BindError> {
-        let access = if config.allow_everyone {
+    pub fn bind_for(endpoint: &str, exposure: Exposure) -> Result<Listener, BindError> {
+        let access = if exposure.allow_everyone {
             PipeAccess::Everyone
         } else {
             PipeAccess::CurrentUser
