@@ -65,7 +65,7 @@ impl Access {
 
     /// The policy for the user running this process.
     pub fn for_current_user() -> Access {
-        Access::owner_only(current_uid())
+        Access::owner_only(pipehub_protocol::os::current_uid())
     }
 
     fn is_owner_or_root(&self, uid: u32) -> bool {
@@ -111,19 +111,6 @@ impl Access {
                 peer.uid, peer.uid
             ))
         }
-    }
-}
-
-/// The real user ID of this process (0 where there is no such thing).
-pub fn current_uid() -> u32 {
-    #[cfg(unix)]
-    {
-        // SAFETY: getuid has no preconditions and cannot fail.
-        unsafe { libc::getuid() }
-    }
-    #[cfg(not(unix))]
-    {
-        0
     }
 }
 

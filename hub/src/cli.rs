@@ -241,29 +241,6 @@ fn parse_hub_name(value: &str) -> Result<String, String> {
     }
 }
 
-/// This machine's name, cut to fit a hub name: the default `--hub-name`.
-fn host_name() -> String {
-    #[cfg(unix)]
-    let name = {
-        let mut buf = [0u8; 256];
-        // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
-        let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        if ok {
-            String::from_utf8_lossy(&buf[..len]).into_owned()
-        } else {
-            String::new()
-        }
-    };
-    #[cfg(not(unix))]
-    let name = std::env::var("COMPUTERNAME").unwrap_or_default();
-    let mut end = name.len().min(pipehub_protocol::MAX_NAME_LEN);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].to_owned()
-}
-
 /// A number of seconds, 0 or more, fractions allowed: anything else is a usage error
 /// rather than a silent default.
 /// A duration given in seconds (fractions allowed), and shown so in `--help`.
@@ -410,7 +387,10 @@ impl Cli {
         Some(BridgeConfig {
             url: self.bridge.clone()?,
             subject: self.bridge_subject.clone(),
-            hub_name: self.hub_name.clone().unwrap_or_else(host_name),
+            hub_name: self
+                .hub_name
+                .clone()
+                .unwrap_or_else(pipehub::platform::host_name),
             auth,
         })
     }

@@ -6,7 +6,8 @@
 //!
 //! How the pieces fit:
 //! - [`transport`]: binds the endpoint safely (never steals a live hub's endpoint) and
-//!   accepts connections; the only place that knows Unix from Windows.
+//!   accepts connections; with [`platform`] (signals, the open-file limit, the host's
+//!   name), the place that knows Unix from Windows.
 //! - [`server`]: the accept loop, the connection cap, graceful shutdown.
 //! - `connection`: one task per client: handshake, reading its frames, writing its output.
 //! - `log`: the broadcast log. Every broadcast is encoded once and appended to one
@@ -42,6 +43,7 @@ mod meter;
 pub mod metrics;
 mod pacing;
 mod partial;
+pub mod platform;
 mod registry;
 pub mod server;
 mod status;

@@ -15,7 +15,7 @@ use pipehub::{
     console::{LogRoute, style::colour_allowed},
     logging::LogFormat,
     metrics::MetricsServer,
-    server,
+    platform, server,
     transport::{BindError, Exposure, Listener},
 };
 use pipehub_protocol::endpoint;
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match demo {
-            Some(args) => demo::run(cli, args, log_route, shutdown_signal()).await,
+            Some(args) => demo::run(cli, args, log_route, platform::shutdown_signal()).await,
             None => run(cli, log_route).await,
         }
     });
@@ -73,7 +73,7 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 
 async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
     // Before anything else, above all before the console's line editor starts.
-    let shutdown = shutdown_signal();
+    let shutdown = platform::shutdown_signal();
     let address = endpoint::resolve(&cli.endpoint);
     let config = cli.config();
     // Under systemd socket activation the socket is passed in, not bound here.
@@ -106,7 +106,7 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
         }
     };
     // Once the endpoint is ours: a hub that cannot start says only why.
-    raise_fd_limit(config.max_clients);
+    platform::raise_open_file_limit(config.max_clients);
     let metrics = match cli.metrics {
         Some(address) => match MetricsServer::bind(address).await {
             Ok(metrics) => Some(metrics),
@@ -196,42 +196,6 @@ async fn run(cli: cli::Cli, log_route: LogRoute) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Raises the soft limit on open files to the hard limit, so the hub can hold as many
-/// clients as the system allows, and says what that capacity is.
-fn raise_fd_limit(max_clients: usize) {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
-        let raised = unsafe {
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
-                limit.rlim_cur = limit.rlim_max;
-                libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
-            }
-        };
-        if !raised {
-            tracing::warn!("could not raise the open-file limit; the hub may hold fewer clients");
-            return;
-        }
-        // A few descriptors go to stdio, the listener and the runtime.
-        let capacity = usize::try_from(limit.rlim_cur)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(32);
-        if capacity < max_clients {
-            tracing::info!(
-                "the open-file limit allows about {capacity} clients (raise it with `ulimit -Hn` to hold more)"
-            );
-        } else {
-            tracing::debug!(capacity, "open-file limit raised");
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = max_clients;
-}
-
 /// What the operator sees first: where the hub listens and how to connect to it.
 /// `endpoint` is the endpoint as given, `address` the socket or pipe it resolved to.
 /// On a terminal, it names the console's commands.
@@ -286,53 +250,4 @@ fn banner(endpoint: &str, address: &str, hub: &Hub, input: Input) -> String {
         shown = endpoint::describe(endpoint, address),
         instance = hub.instance()
     )
-}
-
-/// Catches Ctrl-C (SIGINT), and SIGTERM where there is one, from this call on; the
-/// future completes on the first of them.
-///
-/// The handlers are installed here, not when the future is first polled: the console's
-/// line editor saves the signal dispositions it finds when it starts and puts them back
-/// after each line, so a handler installed after it would be undone, and Ctrl-C after
-/// the end of the console's input (the terminal back in cooked mode) would kill the hub
-/// without `BYE`. Call it before the console starts.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let interrupt = signal(SignalKind::interrupt());
-        let terminate = signal(SignalKind::terminate());
-        async move {
-            match (interrupt, terminate) {
-                (Ok(mut interrupt), Ok(mut terminate)) => {
-                    tokio::select! {
-                        _ = interrupt.recv() => {}
-                        _ = terminate.recv() => {}
-                    }
-                }
-                (Ok(mut only), Err(_)) | (Err(_), Ok(mut only)) => {
-                    only.recv().await;
-                }
-                (Err(err), Err(_)) => {
-                    tracing::warn!(%err, "cannot catch Ctrl-C or SIGTERM; stop the hub with /quit");
-                    std::future::pending::<()>().await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let ctrl_c = tokio::signal::windows::ctrl_c();
-        async move {
-            match ctrl_c {
-                Ok(mut ctrl_c) => {
-                    ctrl_c.recv().await;
-                }
-                Err(err) => {
-                    tracing::warn!(%err, "cannot catch Ctrl-C; stop the hub with /quit");
-                    std::future::pending::<()>().await;
-                }
-            }
-        }
-    }
 }

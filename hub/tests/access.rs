@@ -31,7 +31,7 @@ mod credentials {
     fn stranger_policy() -> Access {
         Access {
             admit_root: false,
-            ..Access::owner_only(pipehub::access::current_uid().wrapping_add(12345))
+            ..Access::owner_only(pipehub_protocol::os::current_uid().wrapping_add(12345))
         }
     }
 
@@ -52,7 +52,7 @@ mod credentials {
     #[tokio::test]
     async fn an_allowed_uid_gets_in() {
         let mut access = stranger_policy();
-        access.allow_uids.push(pipehub::access::current_uid());
+        access.allow_uids.push(pipehub_protocol::os::current_uid());
         let hub = TestHub::with_config(Config {
             access,
             ..test_config()

@@ -13,7 +13,8 @@ use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::{
-    DEFAULT_MAX_FRAME, Frame, FrameType, HEADER_LEN, LENGTH_LEN, ProtocolError, check_first_frame_start,
+    DEFAULT_MAX_FRAME, Frame, FrameType, HEADER_LEN, LENGTH_LEN, ProtocolError,
+    check_first_frame_start,
 };
 
 /// The pipehub frame codec. `max_frame` bounds the length field of frames read.

@@ -56,8 +56,7 @@ pub fn platform_default() -> String {
 /// The per-user fallback directory for the default socket: `<temp>/pipehub-<uid>`.
 #[cfg(unix)]
 pub fn private_temp_dir() -> PathBuf {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = crate::os::current_uid();
     std::env::temp_dir().join(format!("{DEFAULT_NAME}-{uid}"))
 }
 

@@ -578,7 +578,7 @@ fn parse_hello(r: &mut Reader) -> Result<Hello, ProtocolError> {
 }
 
 /// The longest prefix of `s` that is at most `max` bytes and ends on a char boundary.
-fn truncate_utf8(s: &str, max: usize) -> &str {
+pub fn truncate_utf8(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;

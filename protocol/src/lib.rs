@@ -15,13 +15,14 @@ pub mod endpoint;
 mod error;
 mod frame;
 mod ids;
+pub mod os;
 pub mod status;
 
 pub use codec::FrameCodec;
 pub use error::{ByeReason, ErrorCode, ProtocolError, RefuseCode};
 pub use frame::{
     BROADCAST_BODY_OFFSET, Broadcast, Frame, FrameType, Hello, MAX_HELLO_LEN, Origin, Role,
-    Welcome, broadcast_frame, check_first_frame_start, put_broadcast_frame,
+    Welcome, broadcast_frame, check_first_frame_start, put_broadcast_frame, truncate_utf8,
 };
 pub use ids::{ClientId, HubInstance, Seq};
 
