@@ -6,6 +6,8 @@
 //! runs a program in a real terminal, for the hub's interactive console.
 
 #[cfg(unix)]
+pub mod clients;
+#[cfg(unix)]
 pub mod nats;
 pub mod tmux;
 

@@ -1,0 +1,131 @@
+//! The C# client library (`clients/dotnet/`) against the real hub, under Mono.
+//!
+//! The library and its driver program (`clients/dotnet/tests/Scenarios.cs`) are compiled
+//! with Mono's `mcs` once per test run and run with `mono`; the scenarios are those every
+//! client library passes (`pipehub_tests::clients`). `Vectors.cs` checks the library's
+//! codec against the test vectors of docs/protocol.md.
+//!
+//! The Windows path of the library (a named pipe through `NamedPipeClientStream`) is not
+//! run here: Debian has no Mono or .NET runtime for Windows that Wine could run.
+#![cfg(unix)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+use pipehub_tests::{clients, clients::Driver, output_within};
+
+/// How to get Mono on the Debian machines CI runs on.
+const INSTALL_MONO: &str =
+    "apt-get install -y --no-install-recommends mono-mcs libmono-system-core4.0-cil";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Compiles `clients/dotnet/tests/PROGRAM.cs` with the library's sources, once per test
+/// process, into this process's own directory; fails naming the fix without Mono.
+fn compiled(program: &'static str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        for tool in ["mcs", "mono"] {
+            if let Err(err) = Command::new(tool).arg("--version").output() {
+                panic!("`{tool}` cannot be run ({err}); these tests need Mono: {INSTALL_MONO}");
+            }
+        }
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("dotnet-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the build directory");
+        dir
+    });
+    let exe = dir.join(format!("{program}.exe"));
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if exe.exists() {
+        return exe;
+    }
+    let dotnet = root().join("clients/dotnet");
+    let sources: Vec<PathBuf> = std::fs::read_dir(dotnet.join("src/Pipehub"))
+        .expect("clients/dotnet/src/Pipehub")
+        .map(|entry| entry.expect("a source").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cs"))
+        .collect();
+    let output = Command::new("mcs")
+        .args(["-langversion:7.2", "-warnaserror+"])
+        .arg(format!("-out:{}", exe.display()))
+        .arg(dotnet.join(format!("tests/{program}.cs")))
+        .args(&sources)
+        .output()
+        .expect("run mcs");
+    assert!(
+        output.status.success(),
+        "mcs {program}.cs failed (is {INSTALL_MONO} complete?):\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    exe
+}
+
+fn driver() -> Driver {
+    Driver {
+        program: vec!["mono".into(), compiled("Scenarios").into()],
+        listen_flags: Vec::new(),
+    }
+}
+
+#[test]
+fn the_csharp_codec_agrees_with_the_documents_vectors() {
+    let output = output_within(
+        Command::new("mono")
+            .arg(compiled("Vectors"))
+            .arg(root().join("docs/protocol.md"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run Vectors.exe"),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn twenty_listeners_receive_ten_thousand_broadcasts_in_order() {
+    clients::twenty_listeners_receive_ten_thousand_broadcasts_in_order(&driver());
+}
+
+#[test]
+fn a_publishers_messages_reach_pipehub_client_listen() {
+    clients::a_publishers_messages_reach_pipehub_client_listen(&driver());
+}
+
+#[test]
+fn a_stopped_listener_is_told_its_exact_loss() {
+    clients::a_stopped_listener_is_told_its_exact_loss(&driver());
+}
+
+#[test]
+fn resume_after_a_cut_connection_loses_nothing() {
+    clients::resume_after_a_cut_connection_loses_nothing(&driver());
+}
+
+#[test]
+fn a_refused_connection_raises_a_clear_error() {
+    clients::a_refused_connection_raises_a_clear_error(&driver(), &[]);
+}
+
+#[test]
+fn a_missing_hub_raises_a_clear_error() {
+    clients::a_missing_hub_raises_a_clear_error(&driver());
+}
+
+#[test]
+fn the_hubs_bye_ends_the_stream_cleanly() {
+    clients::the_hubs_bye_ends_the_stream_cleanly(&driver());
+}
