@@ -496,9 +496,6 @@ pub fn json_seq(line: &str) -> Option<u64> {
         .as_u64()
 }
 
-/// What Linux's `/proc` tells about a running process: the resources the fault tests
-/// watch for leaks and busy loops.
-#[cfg(target_os = "linux")]
 /// Reads one whole frame: its type byte and payload. `None` at the end of the stream, on
 /// an error, or when the read timeout passes.
 pub fn read_frame(stream: &mut impl std::io::Read) -> Option<(u8, Vec<u8>)> {
@@ -510,6 +507,9 @@ pub fn read_frame(stream: &mut impl std::io::Read) -> Option<(u8, Vec<u8>)> {
     Some((header[4], payload))
 }
 
+/// What Linux's `/proc` tells about a running process: the resources the fault tests
+/// watch for leaks and busy loops.
+#[cfg(target_os = "linux")]
 pub mod proc {
     use std::time::Duration;
 
