@@ -65,7 +65,9 @@ namespace Pipehub
         public ushort Code;
         public byte Reason;
         public ulong Seq, Sender, TimestampUs, Nonce, Missed, NextSeq;
-        public bool More;
+        /// <summary>A STATUS frame's flags; bit 0 is "more".</summary>
+        public byte Flags;
+        public bool More { get { return (Flags & 1) != 0; } }
         /// <summary>A BROADCAST's or DIRECT's body, a STATUS part.</summary>
         public byte[] Body;
         /// <summary>A REFUSED, BYE or ERROR text, an ORIGIN hub name.</summary>
@@ -103,7 +105,7 @@ namespace Pipehub
                     f["sender"] = Sender; f["timestamp_us"] = TimestampUs; f["body"] = Body;
                     break;
                 case FrameType.Status:
-                    f["more"] = More ? 1UL : 0UL; f["part"] = Body;
+                    f["flags"] = (ulong)Flags; f["part"] = Body;
                     break;
                 case FrameType.Origin:
                     f["hub_instance"] = HubInstance; f["seq"] = Seq; f["sender"] = Sender;
@@ -254,7 +256,7 @@ namespace Pipehub
                     return f;
                 case FrameType.Status:
                     AtLeast(type, count, 1);
-                    f.More = (b[at] & 1) != 0;
+                    f.Flags = b[at];
                     f.Body = Slice(b, at + 1, count - 1);
                     return f;
                 case FrameType.Origin:

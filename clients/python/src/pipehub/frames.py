@@ -151,8 +151,13 @@ class Direct(NamedTuple):
 
 
 class Status(NamedTuple):
-    more: int
+    #: Bit 0: more, another part of the report follows; other bits are ignored.
+    flags: int
     part: bytes
+
+    @property
+    def more(self) -> bool:
+        return bool(self.flags & 1)
 
 
 class Origin(NamedTuple):
@@ -283,7 +288,7 @@ def decode(frame_type: int, payload: bytes) -> HubFrame:
         return Direct(sender, ts, bytes(payload[16:]))
     if frame_type == STATUS:
         _at_least("STATUS", payload, 1)
-        return Status(payload[0] & 1, bytes(payload[1:]))
+        return Status(payload[0], bytes(payload[1:]))
     if frame_type == ORIGIN:
         _at_least("ORIGIN", payload, 24)
         instance, seq, sender = _U64_TRIPLE.unpack_from(payload)

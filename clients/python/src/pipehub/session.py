@@ -164,7 +164,7 @@ class Session:
         if isinstance(frame, frames.Pong):
             return [Confirmed(frame.nonce)]
         if isinstance(frame, frames.Status):
-            return [StatusPart(bool(frame.more), frame.part)]
+            return [StatusPart(frame.more, frame.part)]
         if isinstance(frame, frames.Bye):
             self.bye = Bye(frame.reason, frame.text)
             return [self.bye]
