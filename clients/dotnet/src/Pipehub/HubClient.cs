@@ -49,6 +49,8 @@ namespace Pipehub
         bool disposed;
         Exception failure;
         long keepaliveNonce;
+        /// <summary>When the keepalive watch last saw a write in progress (Stopwatch ticks).</summary>
+        long silentSince;
 
         HubClient(HubOptions options)
         {
@@ -358,7 +360,12 @@ namespace Pipehub
         async Task ReadSessionAsync()
         {
             FrameReader frames;
-            lock (gate) frames = reader;
+            Stream current;
+            lock (gate)
+            {
+                frames = reader;
+                current = stream;
+            }
             var found = new List<HubEvent>();
             while (true)
             {
@@ -399,7 +406,7 @@ namespace Pipehub
                             lock (gate) Enqueue(new DirectMessage(frame.Sender, frame.TimestampUs, frame.Body));
                             break;
                         case FrameType.Ping:
-                            await WriteAsync(stream, Wrap(Codec.Pong(frame.Nonce))).ConfigureAwait(false);
+                            await WriteAsync(current, Wrap(Codec.Pong(frame.Nonce))).ConfigureAwait(false);
                             break;
                         case FrameType.Pong:
                             Confirm(frame.Nonce);
@@ -450,7 +457,11 @@ namespace Pipehub
                 current = stream;
                 frames = reader;
                 if (current == null || frames == null) return;
-                var quiet = TimeSpan.FromSeconds((Stopwatch.GetTimestamp() - frames.LastHeard) / (double)Stopwatch.Frequency);
+                // A write waiting for the hub to read is a publisher the hub paces (protocol
+                // section 6.5): its silence is no sign of a dead hub, until the write is done.
+                if (writeLock.CurrentCount == 0) { probeSent = false; silentSince = Stopwatch.GetTimestamp(); return; }
+                var since = Math.Max(frames.LastHeard, silentSince);
+                var quiet = TimeSpan.FromSeconds((Stopwatch.GetTimestamp() - since) / (double)Stopwatch.Frequency);
                 if (quiet < interval) { probeSent = false; return; }
                 if (quiet >= interval + interval && probeSent)
                 {

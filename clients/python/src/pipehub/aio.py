@@ -395,6 +395,11 @@ class AsyncClient:
             try:
                 data = await asyncio.wait_for(reader.read(READ_SIZE), self.keepalive)
             except asyncio.TimeoutError:
+                if self._write_lock.locked():
+                    # A write is waiting for the hub to read: a publisher the hub paces
+                    # (protocol section 6.5). Its silence is no sign of a dead hub.
+                    probe_sent = False
+                    continue
                 if probe_sent:
                     raise ConnectionLostError(
                         self.endpoint,

@@ -96,7 +96,14 @@ class Transport:
 
     def sendall(self, data: bytes) -> None:
         if self.sock is not None:
-            self.sock.sendall(data)
+            # No timeout while writing: a hub pacing a publisher stops reading it for as
+            # long as its listeners need (protocol section 6.5), which is no failure.
+            timeout = self.sock.gettimeout()
+            self.sock.settimeout(None)
+            try:
+                self.sock.sendall(data)
+            finally:
+                self.sock.settimeout(timeout)
         else:
             view = memoryview(data)
             while view:
