@@ -15,7 +15,7 @@ use std::{
     sync::OnceLock,
 };
 
-use pipehub_tests::{clients, clients::Driver, output_within};
+use pipehub_tests::{ClientProcess, HubProcess, Scratch, clients, clients::Driver, output_within};
 
 /// How to get Mono on the Debian machines CI runs on.
 const INSTALL_MONO: &str =
@@ -25,9 +25,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Compiles `clients/dotnet/tests/PROGRAM.cs` with the library's sources, once per test
-/// process, into this process's own directory; fails naming the fix without Mono.
-fn compiled(program: &'static str) -> PathBuf {
+/// Compiles `clients/dotnet/SOURCE.cs` with the library's sources, once per test process,
+/// into this process's own directory; fails naming the fix without Mono.
+fn compiled(source: &'static str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         for tool in ["mcs", "mono"] {
@@ -40,6 +40,7 @@ fn compiled(program: &'static str) -> PathBuf {
         std::fs::create_dir_all(&dir).expect("create the build directory");
         dir
     });
+    let program = source.rsplit('/').next().unwrap_or(source);
     let exe = dir.join(format!("{program}.exe"));
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -55,7 +56,7 @@ fn compiled(program: &'static str) -> PathBuf {
     let output = Command::new("mcs")
         .args(["-langversion:7.2", "-warnaserror+"])
         .arg(format!("-out:{}", exe.display()))
-        .arg(dotnet.join(format!("tests/{program}.cs")))
+        .arg(dotnet.join(format!("{source}.cs")))
         .args(&sources)
         .output()
         .expect("run mcs");
@@ -70,7 +71,7 @@ fn compiled(program: &'static str) -> PathBuf {
 
 fn driver() -> Driver {
     Driver {
-        program: vec!["mono".into(), compiled("Scenarios").into()],
+        program: vec!["mono".into(), compiled("tests/Scenarios").into()],
         listen_flags: Vec::new(),
     }
 }
@@ -79,7 +80,7 @@ fn driver() -> Driver {
 fn the_csharp_codec_agrees_with_the_documents_vectors() {
     let output = output_within(
         Command::new("mono")
-            .arg(compiled("Vectors"))
+            .arg(compiled("tests/Vectors"))
             .arg(root().join("docs/protocol.md"))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -128,4 +129,57 @@ fn a_missing_hub_raises_a_clear_error() {
 #[test]
 fn the_hubs_bye_ends_the_stream_cleanly() {
     clients::the_hubs_bye_ends_the_stream_cleanly(&driver());
+}
+
+#[test]
+fn the_examples_listen_and_publish_through_the_hub() {
+    let scratch = Scratch::new();
+    let mut hub = HubProcess::start(&scratch.endpoint("hub.sock"), &[]);
+    let mut listen = ClientProcess::spawn({
+        let mut command = Command::new("mono");
+        command
+            .arg(compiled("examples/Listen/Listen"))
+            .arg(&hub.endpoint)
+            .stdin(std::process::Stdio::null());
+        command
+    });
+    hub.wait_for_listeners(1);
+    let mut publish = Command::new("mono")
+        .arg(compiled("examples/Publish/Publish"))
+        .arg(&hub.endpoint)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start Publish.exe");
+    std::io::Write::write_all(
+        &mut publish.stdin.take().expect("stdin"),
+        b"hello from Publish.exe\nsecond line\n",
+    )
+    .expect("write to Publish.exe");
+    let published = output_within(publish);
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    // Publish.exe returned once the hub took both: stopping the hub now loses none.
+    hub.terminate();
+    assert!(
+        listen.wait().success(),
+        "Listen.exe ends with the hub's BYE, exit 0"
+    );
+    assert_eq!(
+        listen.stdout.rest(),
+        ["#1 hello from Publish.exe", "#2 second line"]
+    );
+    assert!(
+        listen
+            .stderr
+            .rest()
+            .iter()
+            .any(|line| line.contains("shutdown")),
+        "Listen.exe says why the stream ended"
+    );
+    assert!(hub.wait().success(), "the hub stops cleanly");
 }
