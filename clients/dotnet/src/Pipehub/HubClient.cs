@@ -40,6 +40,7 @@ namespace Pipehub
         TaskCompletionSource<bool> eventSignal = NewSignal();
         TaskCompletionSource<bool> roomSignal = NewSignal();
         TaskCompletionSource<bool> connectedSignal = NewSignal();
+        readonly TaskCompletionSource<bool> finishedSignal = NewSignal();
         Stream stream;
         FrameReader reader;
         Task readerTask;
@@ -506,14 +507,7 @@ namespace Pipehub
                     if (connectedSignal.Task.IsCompleted) connectedSignal = NewSignal();
                     connected = connectedSignal.Task;
                 }
-                // A finishing client completes eventSignal: wake for either.
-                Task ending;
-                lock (gate)
-                {
-                    if (eventSignal.Task.IsCompleted && !finished) eventSignal = NewSignal();
-                    ending = eventSignal.Task;
-                }
-                await WaitAsync(Task.WhenAny(connected, ending), cancel).ConfigureAwait(false);
+                await WaitAsync(Task.WhenAny(connected, finishedSignal.Task), cancel).ConfigureAwait(false);
             }
         }
 
@@ -613,6 +607,7 @@ namespace Pipehub
                 eventSignal.TrySetResult(true);
                 roomSignal.TrySetResult(true);
             }
+            finishedSignal.TrySetResult(true);
             FailWaiters(error ?? new HubClosedException("the hub closed the session: " + Bye, Bye));
         }
 
