@@ -377,6 +377,41 @@ pub fn resume_after_a_cut_connection_loses_nothing(driver: &Driver) {
     assert_eq!(got, want, "every broadcast once, in order, across the cut");
 }
 
+/// A reconnecting listener outlives a hub restart: it says the hub is a new instance,
+/// then follows the new hub's numbering from its first broadcast.
+pub fn a_restarted_hub_is_announced_and_followed(driver: &Driver) {
+    let scratch = Scratch::new();
+    let endpoint = scratch.endpoint("hub.sock");
+    let mut first = HubProcess::start(&endpoint, &[]);
+    let (mut listener, _) = driver.listen(&endpoint, &["--reconnect", "--count", "3"]);
+    send_lines(&endpoint, &scratch, "one", &["one".to_owned()]);
+    let before = next_events(&listener, 1);
+    first.terminate();
+    assert!(first.wait().success(), "the first hub stops cleanly");
+    let second = HubProcess::start(&endpoint, &[]);
+    second.wait_for_listeners(1);
+    send_lines(
+        &endpoint,
+        &scratch,
+        "two",
+        &["two".to_owned(), "three".to_owned()],
+    );
+    let (after, done) = events_until_done(&listener);
+    assert!(listener.wait().success());
+    assert_eq!(done, "3 count");
+    let bodies = |seen: &[Seen]| -> Vec<String> {
+        seen.iter()
+            .map(|event| match event {
+                Seen::Message { seq, body, .. } => format!("#{seq} {body}"),
+                Seen::Lagged { missed, next_seq } => format!("lagged {missed} {next_seq}"),
+                Seen::Other(line) => line.clone(),
+            })
+            .collect()
+    };
+    assert_eq!(bodies(&before), ["#1 one"]);
+    assert_eq!(bodies(&after), ["restarted", "#1 two", "#2 three"]);
+}
+
 /// A hub that refuses the client (full; a role it may not take) makes connecting fail
 /// with an error that names the refusal and the fix.
 pub fn a_refused_connection_raises_a_clear_error(driver: &Driver, extra: &[&str]) {

@@ -117,6 +117,11 @@ fn resume_after_a_cut_connection_loses_nothing() {
 }
 
 #[test]
+fn a_restarted_hub_is_announced_and_followed() {
+    clients::a_restarted_hub_is_announced_and_followed(&driver());
+}
+
+#[test]
 fn a_refused_connection_raises_a_clear_error() {
     clients::a_refused_connection_raises_a_clear_error(&driver(), &[]);
 }

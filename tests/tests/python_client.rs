@@ -111,6 +111,11 @@ fn an_asyncio_listener_resumes_after_a_cut_connection_and_loses_nothing() {
 }
 
 #[test]
+fn a_restarted_hub_is_announced_and_followed() {
+    clients::a_restarted_hub_is_announced_and_followed(&driver(&[]));
+}
+
+#[test]
 fn a_refused_connection_raises_a_clear_error() {
     clients::a_refused_connection_raises_a_clear_error(&driver(&[]), &[]);
     clients::a_refused_connection_raises_a_clear_error(&driver(&[]), &["--asyncio"]);

@@ -14,7 +14,7 @@ import json
 from typing import Any, List, Optional
 
 from . import frames
-from .errors import ClosedError, HubError, ProtocolError, RefusedError
+from .errors import ClosedError, HubError, MessageTooLargeError, ProtocolError, RefusedError
 from .events import Bye, DirectMessage, HubRestarted, Lagged, Message, Position
 
 #: ``last`` of a resuming ``HELLO``: should the hub be a new instance, start with every
@@ -136,8 +136,6 @@ class Session:
     def check_body(self, body: bytes) -> None:
         limit = self.max_frame - (frames.BROADCAST_OVERHEAD if self.role == frames.ROLE_PUBLISHER else 1)
         if len(body) > limit:
-            from .errors import MessageTooLargeError
-
             raise MessageTooLargeError(len(body), limit)
 
     def handle(self, frame_type: int, payload: bytes) -> List[Any]:
