@@ -2,7 +2,16 @@
 //! listener), decide whether to serve it (credentials, role, client cap), and place a
 //! listener's cursor (live, resumed, or "the last K").
 
-use super::*;
+use std::io;
+
+use pipehub_protocol::{
+    ErrorCode, Frame, Hello, ProtocolError, RefuseCode, Role, Seq, VERSION, Welcome,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::{Connection, End, HANDSHAKE_CHUNK};
+use crate::registry::ClientKind;
 
 impl Connection {
     /// Waits for the client's `HELLO`, or decides it is a text listener. Returns the

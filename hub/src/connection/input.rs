@@ -3,7 +3,18 @@
 //! read-only tool) from a client that is gone; a publisher's messages are taken as
 //! broadcasts when the listeners have room for them, and the client is paused until then.
 
-use super::*;
+use std::{
+    io,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use pipehub_protocol::{ErrorCode, Frame, FrameType, ProtocolError};
+use tokio_util::codec::Decoder;
+
+use super::{Connection, End, READ_CHUNK, ToOperator};
+use crate::{event::ConsoleEvent, registry::ClientKind, transport};
 use std::time::Instant;
 
 use super::operator_pace::OperatorPace;

@@ -20,7 +20,6 @@
 use std::{
     collections::VecDeque,
     io,
-    io::IoSlice,
     sync::{Arc, atomic::Ordering},
     task::Poll,
     time::Duration,
@@ -28,11 +27,10 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use pipehub_protocol::{
-    ByeReason, ClientId, ErrorCode, Frame, FrameCodec, FrameType, Hello, ProtocolError, RefuseCode,
-    Role, Seq, VERSION, Welcome,
+    ByeReason, ClientId, ErrorCode, Frame, FrameCodec, ProtocolError, RefuseCode, Role,
 };
 use tokio::sync::OwnedSemaphorePermit;
-use tokio_util::{codec::Decoder, sync::CancellationToken};
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, warn};
 
 mod handshake;
@@ -44,10 +42,9 @@ use crate::{
     access::Peer,
     event::ConsoleEvent,
     hub::{Shared, kicked_bye},
-    log::Read,
     logging::client_text,
     registry::{ClientHandle, ClientKind},
-    text::{put_text_line, text_line_for},
+    text::text_line_for,
     transport::{self, Stream},
 };
 

@@ -1,8 +1,15 @@
 //! What a client receives: control frames at frame boundaries, then runs of broadcasts
 //! from the shared log, written with vectored writes that may stop anywhere in a frame.
 
-use super::*;
+use std::{collections::VecDeque, io, io::IoSlice, sync::atomic::Ordering, time::Duration};
+
+use bytes::{Bytes, BytesMut};
+use pipehub_protocol::{Frame, Seq};
+use tracing::{debug, warn};
+
+use super::{BATCH_BYTES, BATCH_FRAMES, Connection, End, TEXT_BATCH_BYTES, WRITES_PER_TURN};
 use crate::log::{WRITE_SLICES, Written};
+use crate::{log::Read, registry::ClientKind, text::put_text_line};
 
 impl Connection {
     /// Moves the next output into `out`: control frames first, then broadcasts from the
