@@ -289,6 +289,8 @@ impl Hub {
 
     /// Attaches the bridge that reports to this hub; a hub has at most one (a second is
     /// not attached).
+    // Only a bridge attaches itself (the `bridge` feature).
+    #[cfg_attr(not(feature = "bridge"), allow(dead_code))]
     pub(crate) fn attach_bridge(&self, bridge: Arc<dyn BridgeReport>) {
         let _ = self.shared.bridge.set(bridge);
     }

@@ -29,6 +29,7 @@
 
 pub mod access;
 pub mod activation;
+#[cfg(feature = "bridge")]
 pub mod bridge;
 pub mod config;
 mod connection;
@@ -40,6 +41,7 @@ mod log;
 pub mod logging;
 mod memory;
 mod meter;
+#[cfg(feature = "metrics")]
 pub mod metrics;
 mod pacing;
 mod partial;

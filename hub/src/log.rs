@@ -229,6 +229,8 @@ impl BroadcastLog {
     /// frame), then the `BROADCAST` of `body` from [`ClientId::REMOTE`] with this hub's
     /// next sequence number and the origin's timestamp. Returns the sequence number.
     /// Never waits for listeners: the other hub cannot be paced.
+    // Only the bridge appends other hubs' broadcasts (the `bridge` feature).
+    #[cfg_attr(not(feature = "bridge"), allow(dead_code))]
     pub(crate) fn publish_remote(
         &self,
         origin_frame: &[u8],

@@ -4,12 +4,14 @@
 
 use std::process::ExitCode;
 
+#[cfg(feature = "bridge")]
+use pipehub::bridge::Bridge;
+#[cfg(feature = "metrics")]
+use pipehub::metrics::MetricsServer;
 use pipehub::{
     Console, ConsoleOptions, Hub, activation,
-    bridge::Bridge,
     console::LogRoute,
     logging::LogFormat,
-    metrics::MetricsServer,
     platform, server,
     transport::{BindError, Exposure, Listener},
 };
@@ -57,6 +59,7 @@ pub async fn run(cli: Cli, log_route: LogRoute) -> ExitCode {
     };
     // Once the endpoint is ours: a hub that cannot start says only why.
     platform::raise_open_file_limit(config.max_clients);
+    #[cfg(feature = "metrics")]
     let metrics = match cli.metrics {
         Some(address) => match MetricsServer::bind(address).await {
             Ok(metrics) => Some(metrics),
@@ -70,9 +73,11 @@ pub async fn run(cli: Cli, log_route: LogRoute) -> ExitCode {
         },
         None => None,
     };
+    #[cfg(feature = "bridge")]
     let shutdown_timeout = config.shutdown_timeout;
     let (hub, events) = Hub::new(config);
-    let bridge = match Bridge::start(&hub, cli.bridge_config()).await {
+    #[cfg(feature = "bridge")]
+    let bridge = match Bridge::start(&hub, cli.bridge.config()).await {
         Ok(bridge) => bridge,
         Err(err) => {
             eprintln!("pipehub: error: {err}");
@@ -95,19 +100,8 @@ pub async fn run(cli: Cli, log_route: LogRoute) -> ExitCode {
         ),
         LogFormat::Json => tracing::info!(endpoint = %listener.endpoint(), "serving"),
     }
-    let stop_metrics = CancellationToken::new();
-    let _stop_metrics = stop_metrics.clone().drop_guard();
-    if let Some(metrics) = metrics {
-        if let Ok(address) = metrics.local_addr() {
-            match cli.log_format {
-                LogFormat::Text => eprintln!("pipehub: metrics at http://{address}/metrics"),
-                LogFormat::Json => {
-                    tracing::info!(metrics = %format!("http://{address}/metrics"), "serving metrics");
-                }
-            }
-        }
-        tokio::spawn(metrics.serve(hub.clone(), stop_metrics.cancelled_owned()));
-    }
+    #[cfg(feature = "metrics")]
+    let _stop_metrics = metrics.map(|metrics| serve_metrics(metrics, &hub, cli.log_format));
     // Under systemd, stdin is not the operator (messages come from `pipehub-client
     // send`): read none of it, so its end never matters.
     let (_keep_input_unread, start_reading) = if input == Input::Unread {
@@ -139,11 +133,32 @@ pub async fn run(cli: Cli, log_route: LogRoute) -> ExitCode {
         activation::notify_stopping();
     })
     .await;
+    #[cfg(feature = "bridge")]
     if let Some(bridge) = bridge {
         bridge.finish(shutdown_timeout).await;
     }
     console.finish();
     ExitCode::SUCCESS
+}
+
+/// Serves `metrics` for `hub` until the returned guard is dropped, and says where.
+#[cfg(feature = "metrics")]
+fn serve_metrics(
+    metrics: MetricsServer,
+    hub: &Hub,
+    format: LogFormat,
+) -> tokio_util::sync::DropGuard {
+    let stop = CancellationToken::new();
+    if let Ok(address) = metrics.local_addr() {
+        match format {
+            LogFormat::Text => eprintln!("pipehub: metrics at http://{address}/metrics"),
+            LogFormat::Json => {
+                tracing::info!(metrics = %format!("http://{address}/metrics"), "serving metrics");
+            }
+        }
+    }
+    tokio::spawn(metrics.serve(hub.clone(), stop.clone().cancelled_owned()));
+    stop.drop_guard()
 }
 
 /// What the operator sees first: where the hub listens and how to connect to it.

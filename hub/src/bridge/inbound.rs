@@ -10,8 +10,8 @@
 use std::{collections::HashMap, sync::atomic::Ordering};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use pipehub_protocol::{ClientId, HubInstance, Seq, bridge::BridgeMessage};
-use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{BridgeState, Complaint};

@@ -11,7 +11,7 @@ use super::{
     commands::{Command, Input},
     style::{Style, Tone},
 };
-use crate::{Hub, bridge::LinkState};
+use crate::{Hub, link::LinkState};
 
 /// What a typed line asks of the console, once it has been carried out.
 #[derive(Debug, PartialEq, Eq)]
@@ -200,6 +200,7 @@ mod tests {
         assert_eq!(hub.current_seq().0, 2);
     }
 
+    #[cfg(feature = "bridge")]
     #[test]
     fn a_bridged_hub_says_when_a_line_is_not_bridged() {
         let hub = Hub::new(Config::default()).0;
