@@ -136,17 +136,23 @@ fn client_binary() -> Result<PathBuf, String> {
 /// own (Windows). The directory is removed when this is dropped.
 struct DemoPlace {
     endpoint: String,
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<PathBuf>,
 }
 
 impl DemoPlace {
     #[cfg(unix)]
     fn new() -> std::io::Result<DemoPlace> {
-        // tempfile creates the directory with mode 0700.
-        let dir = tempfile::Builder::new().prefix("pipehub-demo-").tempdir()?;
+        use std::os::unix::fs::DirBuilderExt;
+        // Only this user may enter it; a name nobody else can have picked.
+        let dir = std::env::temp_dir().join(format!(
+            "pipehub-demo-{}-{:016x}",
+            std::process::id(),
+            getrandom::u64().unwrap_or_default()
+        ));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         Ok(DemoPlace {
-            endpoint: dir.path().join("hub.sock").display().to_string(),
-            _dir: Some(dir),
+            endpoint: dir.join("hub.sock").display().to_string(),
+            dir: Some(dir),
         })
     }
 
@@ -154,8 +160,16 @@ impl DemoPlace {
     fn new() -> std::io::Result<DemoPlace> {
         Ok(DemoPlace {
             endpoint: endpoint::resolve(&format!("pipehub-demo-{}", std::process::id())),
-            _dir: None,
+            dir: None,
         })
+    }
+}
+
+impl Drop for DemoPlace {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
