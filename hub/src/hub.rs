@@ -13,7 +13,7 @@ use pipehub_protocol::{
 use tokio::sync::mpsc;
 
 use crate::{
-    Config,
+    config::Config,
     event::{CONSOLE_QUEUE, ConsoleEvent},
     link::{BridgeReport, LinkState},
     log::{BroadcastLog, Full, now_us},

@@ -56,7 +56,7 @@ use prometheus_client::{
 use tokio::{net::TcpListener, sync::Semaphore};
 use tracing::{debug, warn};
 
-use crate::{Hub, bridge::LinkState};
+use crate::{hub::Hub, link::LinkState};
 
 /// Scrape connections served at once; more wait to be accepted.
 pub const MAX_CONNECTIONS: usize = 32;

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{Instrument, error, info, warn};
 
-use crate::{Hub, connection, transport::Listener};
+use crate::{connection, hub::Hub, transport::Listener};
 
 /// First pause after a failed accept (for example EMFILE: out of file descriptors);
 /// doubled on each consecutive failure up to [`MAX_ACCEPT_BACKOFF`].

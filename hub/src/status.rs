@@ -11,7 +11,7 @@ use pipehub_protocol::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{Hub, meter::Sample};
+use crate::{hub::Hub, meter::Sample};
 
 /// How often the counters are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);

@@ -15,7 +15,7 @@ use pipehub_protocol::{ClientId, HubInstance, Seq, bridge::BridgeMessage};
 use tokio_util::sync::CancellationToken;
 
 use super::{BridgeState, Complaint};
-use crate::{Hub, event::ConsoleEvent, logging::client_text};
+use crate::{event::ConsoleEvent, hub::Hub, logging::client_text};
 
 /// Takes messages from `subscriber` until `stop`.
 pub(super) async fn run(

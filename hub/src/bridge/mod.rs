@@ -31,7 +31,7 @@ pub use config::{BridgeAuth, BridgeConfig, DEFAULT_SUBJECT, servers};
 pub(crate) use state::BridgeState;
 use state::{Complaint, fix_for};
 
-use crate::{Hub, link::BridgeReport};
+use crate::{hub::Hub, link::BridgeReport};
 
 /// Why the bridge cannot start at all (as opposed to NATS being unreachable for now,
 /// which the bridge rides out).

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::{BridgeState, Complaint, LinkState};
-use crate::{Hub, link::BridgeReport, log::Read};
+use crate::{hub::Hub, link::BridgeReport, log::Read};
 
 /// Most log entries taken per read.
 const BATCH: usize = 256;

@@ -472,7 +472,7 @@ mod tests {
     /// the size is a compile-time fact.
     #[tokio::test]
     async fn an_idle_connection_task_stays_small() {
-        let (hub, _events) = crate::Hub::new(crate::Config::default());
+        let (hub, _events) = crate::hub::Hub::new(crate::config::Config::default());
         let (stream, _peer) = tokio::net::UnixStream::pair().expect("socket pair");
         let token = tokio_util::sync::CancellationToken::new();
         let future = super::serve(hub.shared.clone(), stream, token, None);

@@ -38,7 +38,7 @@ pub use style::{Style, Tone};
 pub use terminal::PROMPT;
 
 pub use crate::event::ConsoleEvent;
-use crate::{Hub, logging::LogFormat};
+use crate::{hub::Hub, logging::LogFormat};
 
 /// Reads operator lines from `input` and broadcasts each one, until end of input, paced
 /// like a publisher: while listeners are a window behind, input is not read.

@@ -11,7 +11,7 @@ use super::{
     commands::{Command, Input},
     style::{Style, Tone},
 };
-use crate::{Hub, link::LinkState};
+use crate::{hub::Hub, link::LinkState};
 
 /// What a typed line asks of the console, once it has been carried out.
 #[derive(Debug, PartialEq, Eq)]
@@ -177,7 +177,7 @@ pub fn help(style: Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Config;
+    use crate::config::Config;
 
     fn hub() -> Hub {
         Hub::new(Config::default()).0

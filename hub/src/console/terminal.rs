@@ -29,7 +29,7 @@ use super::{
     printer::{Printer, Sink},
     style::{Style, Tone},
 };
-use crate::Hub;
+use crate::hub::Hub;
 
 /// The prompt.
 pub const PROMPT: &str = "pipehub> ";
