@@ -25,19 +25,20 @@ use crate::{
 /// A handle to one hub's shared state.
 #[derive(Clone)]
 pub struct Hub {
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) instance: HubInstance,
-    pub(crate) log: BroadcastLog,
-    pub(crate) pacer: Pacer,
+/// What every task of one hub shares; reached only through [`Hub`]'s methods.
+struct Shared {
+    config: Config,
+    instance: HubInstance,
+    log: BroadcastLog,
+    pacer: Pacer,
     /// What frames still arriving may hold, across every client.
-    pub(crate) partial: PartialFrames,
-    pub(crate) registry: Registry,
+    partial: PartialFrames,
+    registry: Registry,
     next_id: AtomicU64,
-    pub(crate) console: mpsc::Sender<ConsoleEvent>,
+    console: mpsc::Sender<ConsoleEvent>,
     /// Console events not shown because the console was behind.
     not_shown: AtomicU64,
     /// Publishers' broadcasts shown in the current second, and which second that is:
@@ -45,11 +46,11 @@ pub(crate) struct Shared {
     shown_second: AtomicU64,
     shown_in_second: AtomicU64,
     /// Connections turned away (not permitted, hub full, bad version), ever.
-    pub(crate) refused: AtomicU64,
+    refused: AtomicU64,
     /// The same, by reason: one counter for each of `REFUSE_REASONS`.
     refused_by_reason: [AtomicU64; REFUSE_REASONS.len()],
     /// When the hub started, and samples of its counters for the status report's rates.
-    pub(crate) meter: crate::meter::Meter,
+    meter: crate::meter::Meter,
     /// The bridge's report, once a bridge to other hubs is attached.
     bridge: OnceLock<Arc<dyn BridgeReport>>,
 }
@@ -150,7 +151,7 @@ impl Hub {
     /// log stretches to hold it rather than push out what a listener still needs (up to
     /// twice its bounds). Returns its sequence number.
     pub fn publish(&self, body: &[u8]) -> Result<Seq, SendError> {
-        self.shared.check_broadcast_size(body.len())?;
+        self.check_broadcast_size(body.len())?;
         let log = &self.shared.log;
         Ok(match self.shared.pacer.gate() {
             Some(gate) => log.publish_stretching(ClientId::OPERATOR, body, gate),
@@ -162,14 +163,14 @@ impl Hub {
     /// like a publisher (see [`crate::config::WhenBehind`]), for input piped into the hub.
     /// Returns its sequence number.
     pub async fn publish_paced(&self, body: &[u8]) -> Result<Seq, SendError> {
-        self.shared.check_broadcast_size(body.len())?;
+        self.check_broadcast_size(body.len())?;
         let pacer = &self.shared.pacer;
         let mut paused_at: Option<std::time::Instant> = None;
         loop {
             let room = pacer.room().notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.shared.publish_from(ClientId::OPERATOR, body) {
+            match self.publish_from(ClientId::OPERATOR, body) {
                 Ok(seq) => {
                     if let Some(at) = paused_at {
                         pacer.add_paused(at.elapsed());
@@ -188,7 +189,7 @@ impl Hub {
     /// Sends `body` from the operator to client `to` alone, as a `DIRECT` frame (text
     /// listeners get it as a line).
     pub fn send_direct(&self, to: ClientId, body: &[u8]) -> Result<(), SendError> {
-        self.shared.check_broadcast_size(body.len())?;
+        self.check_broadcast_size(body.len())?;
         let client = self
             .shared
             .registry
@@ -299,34 +300,57 @@ impl Hub {
     pub fn config(&self) -> &Config {
         &self.shared.config
     }
-}
 
-impl Shared {
+    /// The broadcast log.
+    pub(crate) fn log(&self) -> &BroadcastLog {
+        &self.shared.log
+    }
+
+    /// The pacer of publishers.
+    pub(crate) fn pacer(&self) -> &Pacer {
+        &self.shared.pacer
+    }
+
+    /// The budget for large frames still arriving.
+    pub(crate) fn partial(&self) -> &PartialFrames {
+        &self.shared.partial
+    }
+
+    /// Who is connected.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// When the hub started, and the last seconds of its counters.
+    pub(crate) fn meter(&self) -> &crate::meter::Meter {
+        &self.shared.meter
+    }
+
     /// Appends a broadcast from `sender` if the listeners have room for it (always, in
     /// `skip` mode); otherwise says how far they must get first.
     pub(crate) fn publish_from(&self, sender: ClientId, body: &[u8]) -> Result<Seq, Full> {
-        match self.pacer.gate() {
-            Some(gate) => self.log.try_publish(sender, body, gate),
-            None => Ok(self.log.publish(sender, body)),
+        match self.shared.pacer.gate() {
+            Some(gate) => self.shared.log.try_publish(sender, body, gate),
+            None => Ok(self.shared.log.publish(sender, body)),
         }
     }
 
     /// Counts a connection turned away with `code`.
     pub(crate) fn count_refusal(&self, code: RefuseCode) {
-        self.refused.fetch_add(1, Ordering::Relaxed);
+        self.shared.refused.fetch_add(1, Ordering::Relaxed);
         if let Some(i) = REFUSE_REASONS.iter().position(|&reason| reason == code) {
-            self.refused_by_reason[i].fetch_add(1, Ordering::Relaxed);
+            self.shared.refused_by_reason[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// The next client ID; IDs are never reused during the hub's life.
     pub(crate) fn next_client_id(&self) -> ClientId {
-        ClientId(self.next_id.fetch_add(1, Ordering::Relaxed))
+        ClientId(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The largest body a broadcast may carry: its frame must fit the announced limit.
     pub(crate) fn max_body(&self) -> usize {
-        (self.config.max_frame as usize)
+        (self.shared.config.max_frame as usize)
             .saturating_sub(BROADCAST_BODY_OFFSET - pipehub_protocol::LENGTH_LEN)
     }
 
@@ -343,17 +367,18 @@ impl Shared {
     /// broadcasts nor connections are held back by a slow terminal. What is dropped is
     /// counted and reported as [`ConsoleEvent::NotShown`].
     pub(crate) fn show_event(&self, event: ConsoleEvent) {
-        let pending = self.not_shown.load(Ordering::Relaxed);
+        let pending = self.shared.not_shown.load(Ordering::Relaxed);
         if pending > 0
             && self
+                .shared
                 .console
                 .try_send(ConsoleEvent::NotShown(pending))
                 .is_ok()
         {
-            self.not_shown.fetch_sub(pending, Ordering::Relaxed);
+            self.shared.not_shown.fetch_sub(pending, Ordering::Relaxed);
         }
-        if self.console.try_send(event).is_err() {
-            self.not_shown.fetch_add(1, Ordering::Relaxed);
+        if self.shared.console.try_send(event).is_err() {
+            self.shared.not_shown.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -365,13 +390,14 @@ impl Shared {
         let second = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        if self.shown_second.swap(second, Ordering::Relaxed) != second {
-            self.shown_in_second.store(0, Ordering::Relaxed);
+        if self.shared.shown_second.swap(second, Ordering::Relaxed) != second {
+            self.shared.shown_in_second.store(0, Ordering::Relaxed);
         }
-        if self.shown_in_second.fetch_add(1, Ordering::Relaxed) < SHOWN_BROADCASTS_PER_SECOND {
+        if self.shared.shown_in_second.fetch_add(1, Ordering::Relaxed) < SHOWN_BROADCASTS_PER_SECOND
+        {
             true
         } else {
-            self.not_shown.fetch_add(1, Ordering::Relaxed);
+            self.shared.not_shown.fetch_add(1, Ordering::Relaxed);
             false
         }
     }
@@ -381,7 +407,7 @@ impl Shared {
     /// buffered without bound.
     pub(crate) async fn tell_operator(&self, event: ConsoleEvent) {
         // A closed console (nobody prints) is not the client's problem.
-        let _ = self.console.send(event).await;
+        let _ = self.shared.console.send(event).await;
     }
 }
 

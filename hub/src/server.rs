@@ -40,7 +40,7 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
     let span = tracing::info_span!("hub", %endpoint);
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let permits = Arc::new(Semaphore::new(hub.shared.config.max_clients));
+    let permits = Arc::new(Semaphore::new(hub.config().max_clients));
     let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     tokio::pin!(shutdown);
 
@@ -49,13 +49,12 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
     let pacer_stop = stop.clone();
     tasks.spawn(
         async move {
-            let shared = &pacer_hub.shared;
-            crate::pacing::run(&shared.pacer, &shared.registry, pacer_stop).await;
+            crate::pacing::run(pacer_hub.pacer(), pacer_hub.registry(), pacer_stop).await;
         }
         .in_current_span(),
     );
     tasks.spawn(watch_connections(hub.clone(), stop.clone()).in_current_span());
-    if let Some(interval) = hub.shared.config.keepalive {
+    if let Some(interval) = hub.config().keepalive {
         tasks.spawn(keepalive(hub.clone(), interval, stop.clone()).in_current_span());
     }
 
@@ -94,11 +93,11 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
             };
             // A place may have freed up while this connection was being accepted.
             let permit = permit.or_else(|| permits.clone().try_acquire_owned().ok());
-            let shared = hub.shared.clone();
+            let hub = hub.clone();
             let stop = stop.clone();
             tasks.spawn(
                 async move {
-                    connection::serve(shared, stream, stop, permit).await;
+                    connection::serve(hub, stream, stop, permit).await;
                     drop(refusal);
                 }
                 .in_current_span(),
@@ -115,9 +114,9 @@ pub async fn serve(hub: &Hub, mut listener: Listener, shutdown: impl Future) {
         // Connections still in their handshake watch the token; registered ones are
         // told through their mailbox (and check the token right after registering).
         stop.cancel();
-        hub.shared.registry.shut_down_all();
+        hub.registry().shut_down_all();
         tasks.close();
-        let limit = hub.shared.config.shutdown_timeout + SHUTDOWN_GRACE;
+        let limit = hub.config().shutdown_timeout + SHUTDOWN_GRACE;
         if tokio::time::timeout(limit, tasks.wait()).await.is_err() {
             error!(
                 remaining = tasks.len(),
@@ -137,7 +136,7 @@ async fn keepalive(hub: Hub, interval: Duration, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = ticks.tick() => hub.shared.registry.check_keepalive(interval),
+            _ = ticks.tick() => hub.registry().check_keepalive(interval),
         }
     }
 }
@@ -151,12 +150,12 @@ const CONNECTION_CHECK: Duration = Duration::from_millis(500);
 async fn watch_connections(hub: Hub, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(CONNECTION_CHECK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let frame_timeout = hub.shared.config.frame_timeout;
+    let frame_timeout = hub.config().frame_timeout;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = ticks.tick() => {
-                hub.shared.registry.check_connections(frame_timeout);
+                hub.registry().check_connections(frame_timeout);
                 crate::memory::give_back_free_memory();
             }
         }

@@ -23,7 +23,7 @@ pub(crate) async fn sample_rates(hub: Hub, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = ticks.tick() => hub.shared.meter.record(counters(&hub)),
+            _ = ticks.tick() => hub.meter().record(counters(&hub)),
         }
     }
 }
@@ -31,8 +31,8 @@ pub(crate) async fn sample_rates(hub: Hub, stop: CancellationToken) {
 fn counters(hub: &Hub) -> Sample {
     Sample {
         at: Instant::now(),
-        broadcasts: hub.shared.log.tail(),
-        deliveries: hub.shared.log.deliveries(),
+        broadcasts: hub.log().tail(),
+        deliveries: hub.log().deliveries(),
     }
 }
 
@@ -46,7 +46,7 @@ impl Hub {
         let now = counters(self);
         let stats = self.stats();
         let clients = self.clients();
-        let (broadcasts_per_s, deliveries_per_s, span) = match self.shared.meter.rates(now) {
+        let (broadcasts_per_s, deliveries_per_s, span) = match self.meter().rates(now) {
             Some((b, d, span)) => (Some(b), Some(d), span),
             None => (None, None, Duration::ZERO),
         };
@@ -56,7 +56,7 @@ impl Hub {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 instance: self.instance().to_string(),
                 pid: std::process::id(),
-                started_at_us: micros(self.shared.meter.started_at),
+                started_at_us: micros(self.meter().started_at),
                 now_us: micros(SystemTime::now()),
                 max_clients: config.max_clients as u64,
                 max_frame: config.max_frame,

@@ -53,7 +53,7 @@ fn take(hub: &Hub, state: &BridgeState, seen: &mut Seen, payload: Bytes) -> Resu
         state.duplicates.fetch_add(1, Ordering::Relaxed);
         return Ok(());
     }
-    let max = hub.shared.max_body();
+    let max = hub.max_body();
     if message.body.len() > max {
         return Err(format!(
             "a broadcast of {} bytes from hub \"{}\", more than this hub carries ({max} bytes); \
@@ -62,17 +62,16 @@ fn take(hub: &Hub, state: &BridgeState, seen: &mut Seen, payload: Bytes) -> Resu
             client_text(&origin.hub_name)
         ));
     }
-    hub.shared
-        .log
+    hub.log()
         .publish_remote(&message.origin_frame, message.timestamp_us, &message.body);
     state.received.fetch_add(1, Ordering::Relaxed);
-    if hub.shared.console_takes_broadcast() {
+    if hub.console_takes_broadcast() {
         let sender = if origin.sender == ClientId::OPERATOR {
             "operator".to_owned()
         } else {
             format!("client {}", origin.sender)
         };
-        hub.shared.show_event(ConsoleEvent::Message {
+        hub.show_event(ConsoleEvent::Message {
             from: ClientId::REMOTE,
             name: format!("{sender} of {}", origin.hub_name),
             body: message.body,

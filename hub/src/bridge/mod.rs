@@ -72,7 +72,7 @@ impl Bridge {
         let stop = CancellationToken::new();
         // Every broadcast from now on is either published or counted as not bridged,
         // however long the first connection takes.
-        let cursor = hub.shared.log.tail() + 1;
+        let cursor = hub.log().tail() + 1;
         let task = tokio::spawn(run(hub.clone(), state, cursor, stop.clone()));
         Ok(Some(Bridge {
             stop,

@@ -28,7 +28,7 @@ pub(super) async fn run(
     mut cursor: u64,
     stop: CancellationToken,
 ) {
-    let log = &hub.shared.log;
+    let log = &hub.log();
     let subject = async_nats::Subject::from(state.config.subject.as_str());
     let mut publisher = Publisher {
         state: &state,

@@ -20,7 +20,7 @@ impl Connection {
         &mut self,
         shutdown: &CancellationToken,
     ) -> Result<Option<(ClientKind, Option<Hello>)>, End> {
-        let grace = tokio::time::sleep(self.hub.config.text_grace);
+        let grace = tokio::time::sleep(self.hub.config().text_grace);
         let first = tokio::select! {
             _ = shutdown.cancelled() => return Err(End::Closed(None)),
             _ = grace => return Ok(Some((ClientKind::Text, None))),
@@ -40,14 +40,14 @@ impl Connection {
         if self.rbuf.first() != Some(&0) {
             return Ok(Some((ClientKind::Text, None)));
         }
-        let hello = tokio::time::timeout(self.hub.config.handshake_timeout, self.read_frame())
+        let hello = tokio::time::timeout(self.hub.config().handshake_timeout, self.read_frame())
             .await
             .map_err(|_| {
                 End::Protocol(
                     ErrorCode::MALFORMED_FRAME,
                     format!(
                         "HELLO not completed within {:?}",
-                        self.hub.config.handshake_timeout
+                        self.hub.config().handshake_timeout
                     ),
                 )
             })?;
@@ -77,7 +77,7 @@ impl Connection {
     /// client cap. On success a framed client's `WELCOME` is queued.
     pub(super) fn admit(&mut self, kind: ClientKind, hello: Option<&Hello>) -> Result<(), End> {
         let has_place = self.place.is_some();
-        let access = &self.hub.config.access;
+        let access = &self.hub.config().access;
         let refusal = if let Err(reason) = access.check_connect(self.peer) {
             Some((RefuseCode::NOT_PERMITTED, reason))
         } else if kind.broadcasts()
@@ -89,7 +89,7 @@ impl Connection {
                 RefuseCode::HUB_FULL,
                 format!(
                     "the hub is full ({} clients, --max-clients); try again later",
-                    self.hub.config.max_clients
+                    self.hub.config().max_clients
                 ),
             ))
         } else {
@@ -111,21 +111,21 @@ impl Connection {
     /// reaches. A resume point older than the history gets a `LAGGED` with the exact
     /// count first.
     pub(super) fn welcome(&mut self, hello: &Hello) {
-        let tail = self.hub.log.tail();
+        let tail = self.hub.log().tail();
         let welcome = Frame::Welcome(Welcome {
             version: VERSION,
             client_id: self.id,
-            hub_instance: self.hub.instance,
+            hub_instance: self.hub.instance(),
             current_seq: Seq(tail),
-            max_frame: self.hub.config.max_frame,
-            queue_frames: u32::try_from(self.hub.config.queue_frames).unwrap_or(u32::MAX),
+            max_frame: self.hub.config().max_frame,
+            queue_frames: u32::try_from(self.hub.config().queue_frames).unwrap_or(u32::MAX),
         });
         self.control.push_back(welcome.to_bytes());
         if hello.role != Role::Listener {
             return;
         }
         let resume = match hello.resume {
-            Some((instance, Seq(after))) if instance == self.hub.instance => {
+            Some((instance, Seq(after))) if instance == self.hub.instance() => {
                 Some(after.min(tail) + 1)
             }
             _ => None,
@@ -133,10 +133,10 @@ impl Connection {
         let last = hello
             .last
             .map(|k| (tail + 1).saturating_sub(u64::from(k)).max(1));
-        let config = &self.hub.config;
+        let config = &self.hub.config();
         let floor = || {
             self.hub
-                .log
+                .log()
                 .replay_floor(config.history_frames, config.history_bytes)
         };
         let start = match (resume, last) {

@@ -3,11 +3,7 @@
 //! read-only tool) from a client that is gone; a publisher's messages are taken as
 //! broadcasts when the listeners have room for them, and the client is paused until then.
 
-use std::{
-    io,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{io, sync::atomic::Ordering, time::Duration};
 
 use bytes::{Bytes, BytesMut};
 use pipehub_protocol::{ErrorCode, Frame, FrameType, ProtocolError};
@@ -75,14 +71,14 @@ impl Connection {
                 .unwrap_or(0),
         };
         if need <= self.reserved {
-            self.hub.partial.give_back(self.reserved - need);
+            self.hub.partial().give_back(self.reserved - need);
             self.reserved = need;
             return true;
         }
         let Some(handle) = &self.handle else {
             return true; // not yet a session: a HELLO is small
         };
-        if self.hub.partial.reserve(need - self.reserved, handle) {
+        if self.hub.partial().reserve(need - self.reserved, handle) {
             self.reserved = need;
             // The frame is coming whole: one allocation of its size, not doubling steps.
             self.rbuf.reserve(need.saturating_sub(self.rbuf.len()));
@@ -148,10 +144,7 @@ impl Connection {
             // The answer to a keepalive PING; that it arrived is all that matters.
             Frame::Pong(_) => {}
             Frame::StatusRequest => {
-                let hub = crate::Hub {
-                    shared: Arc::clone(&self.hub),
-                };
-                self.control.extend(hub.status_frames(self.id));
+                self.control.extend(self.hub.status_frames(self.id));
             }
             Frame::Hello(_) => {
                 return Err(End::Protocol(
@@ -177,7 +170,7 @@ impl Connection {
     /// than 32 KiB (or the frame limit, if smaller) is shown in parts of at most that size.
     pub(super) async fn consume_lines(&mut self, name: &str) {
         // Cut at FREE_PARTIAL: a text client's line in progress holds little of the hub.
-        let max = (self.hub.config.max_frame as usize).min(FREE_PARTIAL);
+        let max = (self.hub.config().max_frame as usize).min(FREE_PARTIAL);
         while !self.waits_for_operator() {
             let line = match self.rbuf.iter().position(|&b| b == b'\n') {
                 Some(i) => {
@@ -202,7 +195,7 @@ impl Connection {
         self.hub
             .tell_operator(self.message(name, body, false))
             .await;
-        let per_second = self.hub.config.operator_rate;
+        let per_second = self.hub.config().operator_rate;
         if per_second == 0 {
             return;
         }
@@ -251,7 +244,7 @@ impl Connection {
                         Ordering::Relaxed,
                     );
                 }
-                self.hub.pacer.ask(full.needed);
+                self.hub.pacer().ask(full.needed);
                 self.pending = Some(body);
             }
         }
@@ -280,7 +273,7 @@ impl Connection {
         let since = handle.paused_since_us.swap(0, Ordering::Relaxed);
         if since != 0 {
             let paused = Duration::from_micros(clock_us().saturating_sub(since));
-            self.hub.pacer.add_paused(paused);
+            self.hub.pacer().add_paused(paused);
             // Its silence was the hub's doing, not the client's.
             handle.heard_from();
         }

@@ -41,7 +41,7 @@ mod output;
 use crate::{
     access::Peer,
     event::ConsoleEvent,
-    hub::{Shared, kicked_bye},
+    hub::{Hub, kicked_bye},
     logging::client_text,
     registry::{ClientHandle, ClientKind},
     text::text_line_for,
@@ -75,7 +75,7 @@ const ERROR_FLUSH: Duration = Duration::from_secs(1);
 /// built, so the future holds each value once. It lives as long as its client, and its
 /// size is most of what an idle client costs.
 pub(crate) fn serve(
-    hub: Arc<Shared>,
+    hub: Hub,
     stream: Stream,
     shutdown: CancellationToken,
     permit: Option<OwnedSemaphorePermit>,
@@ -89,7 +89,7 @@ pub(crate) fn serve(
         None => tracing::debug_span!("client", client_id = %id),
     };
     let mut conn = Connection {
-        codec: FrameCodec::new(hub.config.max_frame),
+        codec: FrameCodec::new(hub.config().max_frame),
         hub,
         stream,
         id,
@@ -180,7 +180,7 @@ impl From<io::Error> for End {
 }
 
 struct Connection {
-    hub: Arc<Shared>,
+    hub: Hub,
     stream: Stream,
     id: ClientId,
     codec: FrameCodec,
@@ -224,13 +224,13 @@ impl Connection {
     ) -> End {
         self.kind = kind;
         if kind == ClientKind::Text {
-            self.cursor = Some(self.hub.log.tail() + 1);
+            self.cursor = Some(self.hub.log().tail() + 1);
         }
         // The handshake's buffer is no longer needed; a quiet client holds none.
         if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();
         }
-        let hub = Arc::clone(&self.hub);
+        let hub = self.hub.clone();
         let probe = transport::UnreadProbe::of(&self.stream);
         let handle = Arc::new(ClientHandle::new(
             self.id,
@@ -247,9 +247,9 @@ impl Connection {
             .half_closed
             .store(self.read_closed, Ordering::Relaxed);
         self.handle = Some(Arc::clone(&handle));
-        let _registration = hub.registry.register(Arc::clone(&handle));
+        let _registration = hub.registry().register(Arc::clone(&handle));
         if let Some(cursor) = self.cursor {
-            hub.pacer.join(cursor);
+            hub.pacer().join(cursor);
         }
         debug!(kind = kind.name(), name = %client_text(&name), "client joined");
         self.hub.show_event(ConsoleEvent::Joined {
@@ -262,9 +262,9 @@ impl Connection {
             Err(end) => end,
         };
         if let Some(cursor) = self.cursor {
-            hub.pacer.left(cursor);
+            hub.pacer().left(cursor);
         }
-        hub.partial.give_back(std::mem::take(&mut self.reserved));
+        hub.partial().give_back(std::mem::take(&mut self.reserved));
         self.end_pause();
         self.place = None;
         debug!(kind = kind.name(), name = %client_text(&name), "client left");
@@ -283,7 +283,7 @@ impl Connection {
         if shutdown.is_cancelled() {
             return Err(End::Shutdown);
         }
-        let hub = Arc::clone(&self.hub);
+        let hub = self.hub.clone();
         let name = handle.name.as_str();
         // Bytes that arrived with the HELLO.
         Box::pin(self.consume_input(name)).await?;
@@ -313,9 +313,9 @@ impl Connection {
             // a paused publisher for room in it.
             let idle = !want_write && self.cursor.is_some();
             let notify = if paused {
-                hub.pacer.room()
+                hub.pacer().room()
             } else {
-                hub.log.appended()
+                hub.log().appended()
             };
             let mut notified = std::pin::pin!(notify.notified());
             if paused {
@@ -326,7 +326,7 @@ impl Connection {
                 }
             } else if idle {
                 notified.as_mut().enable();
-                if self.cursor.is_some_and(|c| c <= hub.log.tail()) {
+                if self.cursor.is_some_and(|c| c <= hub.log().tail()) {
                     continue;
                 }
                 self.release_idle_memory();
@@ -423,7 +423,7 @@ impl Connection {
                     }
                     .to_bytes()
                 });
-                self.flush(bye, self.hub.config.shutdown_timeout).await;
+                self.flush(bye, self.hub.config().shutdown_timeout).await;
             }
             End::Protocol(code, text) => {
                 warn!(client_id = %self.id, %code, %text, "closing a connection that broke the protocol");
@@ -475,7 +475,7 @@ mod tests {
         let (hub, _events) = crate::hub::Hub::new(crate::config::Config::default());
         let (stream, _peer) = tokio::net::UnixStream::pair().expect("socket pair");
         let token = tokio_util::sync::CancellationToken::new();
-        let future = super::serve(hub.shared.clone(), stream, token, None);
+        let future = super::serve(hub.clone(), stream, token, None);
         let size = std::mem::size_of_val(&future);
         assert!(size <= 1024, "the connection future grew to {size} bytes");
     }

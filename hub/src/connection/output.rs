@@ -24,7 +24,7 @@ impl Connection {
         while let Some(cursor) = self.cursor {
             match self
                 .hub
-                .log
+                .log()
                 .read(cursor, &mut self.out, BATCH_FRAMES, batch_bytes)
             {
                 Read::Frames(n) => self.advance_cursor(n),
@@ -67,7 +67,7 @@ impl Connection {
                 && let Some(cursor) = self.cursor
             {
                 let stream = &self.stream;
-                let written = self.hub.log.write_from(cursor, WRITE_SLICES, |slices| {
+                let written = self.hub.log().write_from(cursor, WRITE_SLICES, |slices| {
                     stream.try_write_vectored(slices)
                 });
                 match written {
@@ -118,7 +118,7 @@ impl Connection {
     /// Moves the cursor past `n` frames taken from the log.
     fn advance_cursor(&mut self, n: usize) {
         if let Some(cursor) = self.cursor {
-            self.hub.log.count_deliveries(n);
+            self.hub.log().count_deliveries(n);
             self.move_cursor(cursor + n as u64);
         }
     }
@@ -132,7 +132,7 @@ impl Connection {
             // SeqCst: pacing reads cursors after publishing what it waits for, and
             // `advanced` reads that after this store; one of the two sees the other.
             handle.cursor.store(to, Ordering::SeqCst);
-            self.hub.pacer.advanced(from, to);
+            self.hub.pacer().advanced(from, to);
         }
     }
 
@@ -145,7 +145,7 @@ impl Connection {
                 .watch
                 .writes
                 .store(writes.wrapping_add(1), Ordering::Relaxed);
-            self.hub.pacer.took(handle, cursor);
+            self.hub.pacer().took(handle, cursor);
         }
     }
 
