@@ -18,7 +18,7 @@ use pipehub::{
 fn main() -> ExitCode {
     let mut cli = cli::Cli::parse();
     let demo = match cli.command.take() {
-        Some(cli::Command::Completions(args)) => return generate::completions(&args),
+        Some(cli::Command::Completions(args)) => return generate::completions(args.shell),
         Some(cli::Command::Man(_)) => return generate::man(),
         Some(cli::Command::Demo(args)) => Some(args),
         None => None,

@@ -6,7 +6,6 @@ use std::time::Duration;
 mod bridge;
 
 use clap::{Args, Parser, Subcommand};
-use clap_complete::Shell;
 use pipehub::{
     Config,
     access::{Access, Publishers},
@@ -216,8 +215,14 @@ fn parse_publishers(value: &str) -> Result<Publishers, String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Demo(DemoArgs),
-    Completions(CompletionsArgs),
-    Man(ManArgs),
+    /// Print a shell completion script to stdout
+    ///
+    /// For example: pipehub completions bash > ~/.local/share/bash-completion/completions/pipehub
+    Completions(pipehub_manual::CompletionsArgs),
+    /// Print the manual page (roff) to stdout
+    ///
+    /// For example: pipehub man > ~/.local/share/man/man1/pipehub.1
+    Man(pipehub_manual::ManArgs),
 }
 
 /// Starts a hub on a temporary endpoint and N `pipehub-client listen` processes, and
@@ -231,23 +236,7 @@ pub struct DemoArgs {
     pub listeners: u16,
 }
 
-/// Print a shell completion script to stdout
-///
-/// For example: pipehub completions bash > ~/.local/share/bash-completion/completions/pipehub
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
-
-/// Print the manual page (roff) to stdout
-///
-/// For example: pipehub man > ~/.local/share/man/man1/pipehub.1
-#[derive(Debug, Args)]
-pub struct ManArgs {}
-
-const EXIT_CODES: &str = "\
+pub const EXIT_CODES: &str = "\
 Exit codes:
   0  stopped cleanly (/quit, Ctrl-C, SIGTERM, or end of stdin with --exit-on-eof)
   1  error while serving
