@@ -14,7 +14,7 @@ use std::{
     future::Future,
     io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
-    process::{Child, Command, ExitCode, Stdio},
+    process::{Child, Command, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
 };
@@ -26,7 +26,10 @@ use pipehub::{
 use pipehub_protocol::endpoint;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, DemoArgs};
+use crate::{
+    cli::{Cli, DemoArgs},
+    exit::Exit,
+};
 
 /// Start a hub and some listeners in one terminal, and type to them
 ///
@@ -37,29 +40,21 @@ const JOIN_LIMIT: Duration = Duration::from_secs(10);
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs the demo until the operator stops it, or `shutdown` completes.
-pub async fn run(cli: Cli, args: DemoArgs, log_route: LogRoute, shutdown: impl Future) -> ExitCode {
-    let client = match client_binary() {
-        Ok(client) => client,
-        Err(message) => {
-            eprintln!("pipehub: error: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let place = match DemoPlace::new() {
-        Ok(place) => place,
-        Err(err) => {
-            eprintln!("pipehub: error: cannot make a temporary endpoint for the demo: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+pub async fn run(
+    cli: Cli,
+    args: DemoArgs,
+    log_route: LogRoute,
+    shutdown: impl Future,
+) -> Result<(), Exit> {
+    let client = client_binary().map_err(Exit::failure)?;
+    let place = DemoPlace::new().map_err(|err| {
+        Exit::failure(format!(
+            "cannot make a temporary endpoint for the demo: {err}"
+        ))
+    })?;
     let config = cli.config();
-    let listener = match Listener::bind_with_mode(&place.endpoint, config.socket_mode) {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("pipehub: error: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let listener =
+        Listener::bind_with_mode(&place.endpoint, config.socket_mode).map_err(Exit::failure)?;
     let (hub, events) = Hub::new(config);
     eprintln!("{}", banner(&place.endpoint, args.listeners));
     let stop = CancellationToken::new();
@@ -71,13 +66,8 @@ pub async fn run(cli: Cli, args: DemoArgs, log_route: LogRoute, shutdown: impl F
         start_reading: Some(start_reading),
         format: cli.log_format,
     };
-    let console = match Console::start(&hub, events, stop.clone(), options) {
-        Ok(console) => console,
-        Err(err) => {
-            eprintln!("pipehub: error: cannot start the console: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let console = Console::start(&hub, events, stop.clone(), options)
+        .map_err(|err| Exit::failure(format!("cannot start the console: {err}")))?;
     let server = {
         let hub = hub.clone();
         let stop = stop.clone();
@@ -113,7 +103,7 @@ pub async fn run(cli: Cli, args: DemoArgs, log_route: LogRoute, shutdown: impl F
     }
     console.finish();
     drop(place);
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// `pipehub-client`, next to this executable.

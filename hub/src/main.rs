@@ -4,6 +4,7 @@
 
 mod cli;
 mod demo;
+mod exit;
 mod generate;
 mod serve;
 
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(async {
+    let result = runtime.block_on(async {
         match demo {
             Some(args) => demo::run(cli, args, log_route, platform::shutdown_signal()).await,
             None => serve::run(cli, log_route).await,
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
     });
     // The stdin reader may be blocked in a read that never returns; do not wait for it.
     runtime.shutdown_background();
-    code
+    exit::report(result)
 }
 
 /// The async runtime: one thread serves every client with no cross-thread wake-ups;

@@ -2,8 +2,6 @@
 //! stdin and stdout, until Ctrl-C, SIGTERM or the console stops it. The composition of
 //! the library's parts; part of the binary.
 
-use std::process::ExitCode;
-
 #[cfg(feature = "bridge")]
 use pipehub::bridge::Bridge;
 #[cfg(feature = "metrics")]
@@ -18,72 +16,56 @@ use pipehub::{
 use pipehub_protocol::endpoint;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::Cli;
+use crate::{cli::Cli, exit::Exit};
 
 /// Serves the endpoint until Ctrl-C, SIGTERM or the console stops the hub: binds it (or
 /// takes the one systemd passes), starts the metrics, the bridge and the console, and
 /// finishes each in turn.
-pub async fn run(cli: Cli, log_route: LogRoute) -> ExitCode {
+pub async fn run(cli: Cli, log_route: LogRoute) -> Result<(), Exit> {
     // Before anything else, above all before the console's line editor starts.
     let shutdown = platform::shutdown_signal();
     let address = endpoint::resolve(&cli.endpoint);
     let config = cli.config();
     // Under systemd socket activation the socket is passed in, not bound here.
-    let inherited = match activation::inherited_listener() {
-        Ok(inherited) => inherited,
-        Err(err) => {
-            eprintln!("pipehub: error: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let inherited = activation::inherited_listener().map_err(Exit::failure)?;
     let activated = inherited.is_some();
     let exposure = Exposure {
         socket_mode: config.socket_mode,
         allow_everyone: config.allow_everyone,
     };
-    let listener = match inherited.map_or_else(|| Listener::bind_for(&address, exposure), Ok) {
-        Ok(listener) => listener,
-        Err(err) => {
-            match endpoint::pipe_name(&cli.endpoint) {
-                Some(_) => eprintln!(
-                    "pipehub: error: {err} ({} resolves to {address})",
-                    cli.endpoint
-                ),
-                None => eprintln!("pipehub: error: {err}"),
-            }
-            return match err {
-                BindError::InUse { .. } => ExitCode::from(3),
-                _ => ExitCode::FAILURE,
+    let listener = inherited
+        .map_or_else(|| Listener::bind_for(&address, exposure), Ok)
+        .map_err(|err| {
+            let code = match err {
+                BindError::InUse { .. } => 3,
+                _ => 1,
             };
-        }
-    };
+            match endpoint::pipe_name(&cli.endpoint) {
+                Some(_) => Exit::with(
+                    code,
+                    format!("{err} ({} resolves to {address})", cli.endpoint),
+                ),
+                None => Exit::with(code, err),
+            }
+        })?;
     // Once the endpoint is ours: a hub that cannot start says only why.
     platform::raise_open_file_limit(config.max_clients);
     #[cfg(feature = "metrics")]
     let metrics = match cli.metrics {
-        Some(address) => match MetricsServer::bind(address).await {
-            Ok(metrics) => Some(metrics),
-            Err(err) => {
-                eprintln!(
-                    "pipehub: error: cannot serve metrics on {address}: {err}; pass another \
-                     --metrics address"
-                );
-                return ExitCode::FAILURE;
-            }
-        },
+        Some(address) => Some(MetricsServer::bind(address).await.map_err(|err| {
+            Exit::failure(format!(
+                "cannot serve metrics on {address}: {err}; pass another --metrics address"
+            ))
+        })?),
         None => None,
     };
     #[cfg(feature = "bridge")]
     let shutdown_timeout = config.shutdown_timeout;
     let (hub, events) = Hub::new(config);
     #[cfg(feature = "bridge")]
-    let bridge = match Bridge::start(&hub, cli.bridge.config()).await {
-        Ok(bridge) => bridge,
-        Err(err) => {
-            eprintln!("pipehub: error: {err}");
-            return ExitCode::from(2);
-        }
-    };
+    let bridge = Bridge::start(&hub, cli.bridge.config())
+        .await
+        .map_err(|err| Exit::with(2, err))?;
     let on_terminal = pipehub::console::style::is_terminal();
     let input = if on_terminal {
         Input::Terminal
@@ -117,13 +99,8 @@ pub async fn run(cli: Cli, log_route: LogRoute) -> ExitCode {
         start_reading,
         format: cli.log_format,
     };
-    let console = match Console::start(&hub, events, stop.clone(), options) {
-        Ok(console) => console,
-        Err(err) => {
-            eprintln!("pipehub: error: cannot start the console: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let console = Console::start(&hub, events, stop.clone(), options)
+        .map_err(|err| Exit::failure(format!("cannot start the console: {err}")))?;
     activation::notify_ready(&listener.endpoint());
     server::serve(&hub, listener, async {
         tokio::select! {
@@ -138,7 +115,7 @@ pub async fn run(cli: Cli, log_route: LogRoute) -> ExitCode {
         bridge.finish(shutdown_timeout).await;
     }
     console.finish();
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// Serves `metrics` for `hub` until the returned guard is dropped, and says where.
