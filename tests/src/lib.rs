@@ -8,6 +8,7 @@
 #[cfg(unix)]
 pub mod clients;
 #[cfg(unix)]
+pub mod mono;
 pub mod nats;
 pub mod tmux;
 

@@ -19,17 +19,13 @@ use std::{
     time::Duration,
 };
 
-use pipehub_tests::{HubProcess, PATIENCE, Scratch, binary, client, wait_timeout};
+use pipehub_tests::{HubProcess, PATIENCE, Scratch, binary, client, mono, wait_timeout};
 
 const MONO_LISTENERS: usize = 10;
 const TYPED: usize = 250;
 const SENT: usize = 250;
 const TOTAL: usize = TYPED + SENT;
 const ROUNDS: usize = 10;
-
-/// How to get Mono on the Debian machines CI runs on.
-const INSTALL_MONO: &str =
-    "apt-get install -y --no-install-recommends mono-mcs libmono-system-core4.0-cil";
 
 /// A hub on `pipe:NAME`, with the private temporary directory the name resolves in.
 struct PipeHub {
@@ -111,26 +107,11 @@ struct Mono {
 impl Mono {
     /// Compiles `tests/dotnet/*.cs` into `dir`. Fails, naming the fix, without Mono.
     fn compile(dir: &Path) -> Mono {
-        for tool in ["mcs", "mono"] {
-            if let Err(err) = Command::new(tool).arg("--version").output() {
-                panic!("`{tool}` cannot be run ({err}); these tests need Mono: {INSTALL_MONO}");
-            }
-        }
+        mono::require();
         let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("dotnet");
         let compile = |program: &str| {
             let exe = dir.join(format!("{program}.exe"));
-            let output = Command::new("mcs")
-                .arg(format!("-out:{}", exe.display()))
-                .arg(sources.join(format!("{program}.cs")))
-                .output()
-                .expect("run mcs");
-            assert!(
-                output.status.success(),
-                "mcs {program}.cs failed (is {INSTALL_MONO} complete?):\n{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            exe
+            mono::compile(&exe, &[sources.join(format!("{program}.cs"))], &[])
         };
         Mono {
             listener: compile("Listener"),

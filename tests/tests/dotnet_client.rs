@@ -15,11 +15,9 @@ use std::{
     sync::OnceLock,
 };
 
-use pipehub_tests::{ClientProcess, HubProcess, Scratch, clients, clients::Driver, output_within};
-
-/// How to get Mono on the Debian machines CI runs on.
-const INSTALL_MONO: &str =
-    "apt-get install -y --no-install-recommends mono-mcs libmono-system-core4.0-cil";
+use pipehub_tests::{
+    ClientProcess, HubProcess, Scratch, clients, clients::Driver, mono, output_within,
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -30,11 +28,7 @@ fn root() -> PathBuf {
 fn compiled(source: &'static str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
-        for tool in ["mcs", "mono"] {
-            if let Err(err) = Command::new(tool).arg("--version").output() {
-                panic!("`{tool}` cannot be run ({err}); these tests need Mono: {INSTALL_MONO}");
-            }
-        }
+        mono::require();
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("dotnet-client-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the build directory");
@@ -53,20 +47,9 @@ fn compiled(source: &'static str) -> PathBuf {
         .map(|entry| entry.expect("a source").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "cs"))
         .collect();
-    let output = Command::new("mcs")
-        .args(["-langversion:7.2", "-warnaserror+"])
-        .arg(format!("-out:{}", exe.display()))
-        .arg(dotnet.join(format!("{source}.cs")))
-        .args(&sources)
-        .output()
-        .expect("run mcs");
-    assert!(
-        output.status.success(),
-        "mcs {program}.cs failed (is {INSTALL_MONO} complete?):\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    exe
+    let mut all = vec![dotnet.join(format!("{source}.cs"))];
+    all.extend(sources);
+    mono::compile(&exe, &all, &["-langversion:7.2", "-warnaserror+"])
 }
 
 fn driver() -> Driver {
