@@ -14,13 +14,13 @@
 //!   goes unnoticed.
 //! - [`output`]: how `listen` prints a message (plain, pretty, JSON lines).
 //! - [`Backoff`]: bounded, jittered exponential waits between reconnection attempts.
-//! - [`load`]: the load tool (`pipehub-client load`): many listeners, publishers, the
-//!   raw baseline, and the report.
+//! - [`load_command`]: the command line of `pipehub-client load`, shared with the
+//!   `pipehub-load` program that runs it (the load tool is a crate of its own, `load/`).
 
 pub mod backoff;
 mod connection;
 mod error;
-pub mod load;
+pub mod load_command;
 pub mod output;
 mod seq;
 pub mod transport;

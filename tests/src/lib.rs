@@ -1,6 +1,6 @@
-//! Helpers for pipehub's end-to-end tests: build and locate the real `pipehub` and
-//! `pipehub-client` binaries, start them as processes on a private endpoint, and talk to
-//! them through their stdin, stdout and signals.
+//! Helpers for pipehub's end-to-end tests: build and locate the real `pipehub`,
+//! `pipehub-client` and `pipehub-load` binaries, start them as processes on a private
+//! endpoint, and talk to them through their stdin, stdout and signals.
 //!
 //! Everything here drives real processes over real sockets; nothing is mocked. [`tmux`]
 //! runs a program in a real terminal, for the hub's interactive console.
@@ -47,6 +47,8 @@ pub fn binary(name: &str) -> PathBuf {
             "pipehub",
             "-p",
             "pipehub-client",
+            "-p",
+            "pipehub-load",
             "--bins",
         ]);
         if !cfg!(debug_assertions) {

@@ -51,16 +51,10 @@ pub struct Cli {
 pub enum Command {
     Listen(ListenArgs),
     Send(SendArgs),
-    Load(super::load::LoadArgs),
+    Load(pipehub_client::load_command::LoadArgs),
     Status(super::status::StatusArgs),
     Completions(super::manual::CompletionsArgs),
     Man(super::manual::ManArgs),
-    /// Listeners for a parent `load --procs` (internal)
-    #[command(name = "__load-worker", hide = true)]
-    LoadWorker(super::load::WorkerArgs),
-    /// The raw baseline fan-out server for `load --baseline raw` (internal)
-    #[command(name = "__raw-fanout", hide = true)]
-    RawFanout,
 }
 
 /// Print every message the hub broadcasts, one per line, until the hub says BYE

@@ -1,304 +1,59 @@
-//! `pipehub-client load`: the command line of the load tool, and its two hidden helper
-//! commands (a `--procs` worker, the raw baseline server). The measuring itself lives in
-//! the library (`pipehub_client::load`); this file turns flags into a
-//! [`LoadConfig`], prints the table on stdout and writes the JSON report.
+//! `pipehub-client load`: hands the parsed arguments over to the `pipehub-load` program
+//! next to this binary, which does the measuring.
+//!
+//! The arguments themselves are defined in the library ([`LoadArgs`]), so `--help`, the
+//! manual and the completions show them here, and clap has checked them before anything
+//! starts. Handing over is `exec` on Unix (the load tool becomes this process: its exit
+//! code, signals and terminal are the user's), and a child process waited for elsewhere.
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
-use pipehub_client::load::{self, Display, LoadConfig, payload};
-use pipehub_client::protocol::endpoint;
+use pipehub_client::load_command::{LOAD_PROGRAM, LoadArgs};
 
-use super::notice;
-
-/// Measure a hub with many listeners: connect rate, deliveries/s, loss, latency, memory
-///
-/// Connects --clients listeners (with the same client code as `listen`), warms them up
-/// until each has received a marker, publishes the measured messages, waits for every
-/// listener to receive the last one, and prints a table on stdout (with --json, also a
-/// JSON report). Each message carries its send time, so latency is measured from the
-/// publisher's send to the listener's receive.
-///
-/// Measure a running hub with --endpoint, or let the tool start one with --spawn-hub
-/// (then it also reports the hub's memory and CPU time, from /proc). --baseline raw adds
-/// a run of the same workload through a minimal direct Unix-socket fan-out with no hub,
-/// and the hub/raw ratios.
-///
-/// --spread B,C measures hubs bridged through NATS (`pipehub --bridge`): the listeners are
-/// spread round-robin over --endpoint's hub and B and C, the publishers stay on
-/// --endpoint's, so most deliveries cross the bridge. Memory and CPU are then of
-/// --endpoint's hub only.
-///
-/// The tool raises its open-file limit itself; if the listeners still cannot fit, it says
-/// so before starting (the fix: `ulimit -n`, or --procs). On Windows only --endpoint is
-/// supported.
-///
-/// --sweep 1,100,1000 measures several listener counts in one command (with --spawn-hub,
-/// a fresh hub and baseline for each); --report PATH.html writes every point as one
-/// self-contained HTML page with charts (deliveries/s and connect rate by client count,
-/// latency percentiles, memory per client).
-#[derive(Debug, Args)]
-pub struct LoadArgs {
-    /// Listeners to connect (N)
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    pub clients: u64,
-
-    /// Measure each of these listener counts in turn (comma-separated, such as
-    /// 1,100,1000,10000) and report them together, instead of --clients
-    #[arg(long, value_name = "N,N,...", value_delimiter = ',', conflicts_with = "clients",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub sweep: Vec<u64>,
-
-    /// Spread the listeners over P child processes, for more sockets or cores than one
-    /// process has (1: in this process)
-    #[arg(long, value_name = "P", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub procs: u64,
-
-    /// Publishers sending the measured messages (K)
-    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub publishers: u64,
-
-    /// Measured messages in total, over all publishers
-    #[arg(
-        long,
-        value_name = "M",
-        default_value_t = 10_000,
-        conflicts_with = "duration"
-    )]
-    pub messages: u64,
-
-    /// Publish for this many seconds instead of a number of messages
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-    pub duration: Option<f64>,
-
-    /// Bytes per message body (at least 24: send time, index, run ID and kind)
-    #[arg(long, value_name = "BYTES", default_value_t = 64,
-          value_parser = clap::value_parser!(u64).range(payload::HEADER_LEN as u64..=1_048_551))]
-    pub size: u64,
-
-    /// Messages per second over all publishers (0: as fast as the hub takes them)
-    #[arg(long, value_name = "R", default_value = "0", value_parser = parse_seconds)]
-    pub rate: f64,
-
-    /// Most messages the publishers may be ahead of the slowest listener (0: no limit, so
-    /// listeners that fall behind lose messages) [default: half the hub's queue]
-    #[arg(long, value_name = "N")]
-    pub window: Option<u64>,
-
-    /// Start the pipehub binary found next to this one on a private endpoint, and measure
-    /// it, memory and CPU included (--endpoint is then not used)
-    #[arg(long)]
-    pub spawn_hub: bool,
-
-    /// An extra argument for the spawned hub; repeat for several (--hub-arg=--queue=8192)
-    #[arg(
-        long = "hub-arg",
-        value_name = "ARG",
-        allow_hyphen_values = true,
-        requires = "spawn_hub"
-    )]
-    pub hub_args: Vec<String>,
-
-    /// Connect the listeners to these hubs as well as to --endpoint, evenly (round-robin,
-    /// --endpoint's first); they must be bridged to it (`pipehub --bridge`). The
-    /// publishers stay on --endpoint's hub, so the others' listeners receive every
-    /// message through the bridge. Comma-separated, or repeat the flag
-    #[arg(
-        long,
-        value_name = "ENDPOINT,...",
-        value_delimiter = ',',
-        value_parser = endpoint::parse,
-        conflicts_with_all = ["spawn_hub", "baseline"]
-    )]
-    pub spread: Vec<String>,
-
-    /// Also run the same workload against a baseline and print hub/raw ratios (raw: a
-    /// minimal direct Unix-socket fan-out with no hub, the practical limit of this
-    /// machine)
-    #[arg(long, value_enum, value_name = "BASELINE")]
-    pub baseline: Option<Baseline>,
-
-    /// Also write the report as JSON to PATH
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-
-    /// Also write the report as one self-contained HTML page with charts to PATH (no
-    /// network needed to view it)
-    #[arg(long, value_name = "PATH.html")]
-    pub report: Option<PathBuf>,
-
-    /// Listener handshakes in flight at once, per process
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
-    pub connect_concurrency: u64,
-
-    /// While draining, seconds without any delivery after which the missing deliveries
-    /// count as lost
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
-    pub drain_timeout: f64,
-
-    /// Seconds the warm-up may take before the run is abandoned
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
-    pub warmup_timeout: f64,
+/// Runs `load` by starting `pipehub-load --endpoint ENDPOINT run ARGS`.
+pub fn run(endpoint: &str, args: LoadArgs) -> anyhow::Result<()> {
+    let program = load_program()?;
+    let mut command = Command::new(&program);
+    command
+        .arg("--endpoint")
+        .arg(endpoint)
+        .arg("run")
+        .arg(args.to_handoff());
+    hand_over(command, &program)
 }
 
-/// `--baseline` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Baseline {
-    /// A minimal direct fan-out over Unix sockets, with no hub
-    Raw,
-}
-
-/// The hidden `__load-worker` command: listeners for a parent `load --procs`.
-#[derive(Debug, Args)]
-pub struct WorkerArgs {
-    /// Listeners to connect
-    #[arg(long)]
-    pub listeners: usize,
-    /// The run ID of the messages to measure
-    #[arg(long)]
-    pub run: u32,
-    /// Handshakes in flight at once
-    #[arg(long, default_value_t = 64)]
-    pub concurrency: usize,
-    /// The hubs of the next listeners, round-robin after --endpoint (`load --spread`);
-    /// one flag per hub, as a socket path may contain a comma
-    #[arg(long, value_name = "ENDPOINT")]
-    pub spread: Vec<String>,
-}
-
-/// Runs `load`.
-pub async fn run(endpoint: &str, args: LoadArgs) -> anyhow::Result<()> {
-    let config = LoadConfig {
-        clients: args.clients,
-        sweep: args.sweep,
-        procs: args.procs,
-        publishers: args.publishers,
-        messages: args.messages,
-        duration_seconds: args.duration,
-        size: usize::try_from(args.size).context("--size is too large")?,
-        rate: args.rate,
-        window: args.window,
-        endpoint: endpoint.to_owned(),
-        spread: args.spread,
-        spawn_hub: args.spawn_hub,
-        hub_args: args.hub_args,
-        baseline_raw: args.baseline == Some(Baseline::Raw),
-        connect_concurrency: usize::try_from(args.connect_concurrency).unwrap_or(usize::MAX),
-        drain_timeout_seconds: args.drain_timeout,
-        warmup_timeout_seconds: args.warmup_timeout,
-        display: Display::detect(),
-    };
-    let report = load::run(config).await?;
-    print!("{}", report.table());
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report).context("encoding the JSON report")?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("could not write the JSON report to {}", path.display()))?;
-    }
-    if let Some(path) = &args.report {
-        std::fs::write(path, load::html::page(&report))
-            .with_context(|| format!("could not write the HTML report to {}", path.display()))?;
-    }
-    for (clients, run) in report.runs() {
-        if run.loss.lost > 0 || run.loss.unexplained_gaps > 0 {
-            notice(format_args!(
-                "warning: the {} with {clients} listeners lost {} of {} deliveries ({} \
-                 announced as LAGGED, {} unexplained gaps)",
-                run.target.describe(),
-                run.loss.lost,
-                run.delivery.expected,
-                run.loss.lagged,
-                run.loss.unexplained_gaps
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Runs the hidden `__load-worker` command.
-pub async fn run_worker(endpoint: &str, args: WorkerArgs) -> anyhow::Result<()> {
-    load::procs::run_worker(load::procs::WorkerSpec {
-        endpoint: endpoint.to_owned(),
-        spread: args.spread,
-        listeners: args.listeners,
-        run: args.run,
-        concurrency: args.concurrency,
-    })
-    .await
-}
-
-/// Runs the hidden `__raw-fanout` command: the raw baseline server.
+/// Replaces this process with the load tool. Returns only if that failed.
 #[cfg(unix)]
-pub async fn run_raw(endpoint: &str) -> anyhow::Result<()> {
-    load::raw::serve(endpoint).await
+fn hand_over(mut command: Command, program: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    // Its usage lines and notices name the command the user typed.
+    let err = command.arg0("pipehub-client load").exec();
+    Err(err).with_context(|| format!("could not start {}", program.display()))
 }
 
-/// The raw baseline needs Unix sockets.
+/// Runs the load tool and exits with its exit code.
 #[cfg(not(unix))]
-pub async fn run_raw(_endpoint: &str) -> anyhow::Result<()> {
-    anyhow::bail!("the raw baseline needs Unix sockets")
+fn hand_over(mut command: Command, program: &std::path::Path) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {}", program.display()))?;
+    std::process::exit(status.code().unwrap_or(1))
 }
 
-/// A number of seconds (or a rate): finite and not negative.
-fn parse_seconds(value: &str) -> Result<f64, String> {
-    match value.parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
-        _ => Err(format!("`{value}` is not a number (0 or more)")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::super::Cli;
-    use super::super::args::Command;
-    use super::*;
-
-    fn parse_load(args: &[&str]) -> Result<LoadArgs, clap::error::ErrorKind> {
-        let argv = ["pipehub-client", "load"].iter().chain(args);
-        match Cli::try_parse_from(argv) {
-            Ok(Cli {
-                command: Command::Load(load),
-                ..
-            }) => Ok(load),
-            Ok(other) => panic!("not load: {other:?}"),
-            Err(err) => Err(err.kind()),
-        }
-    }
-
-    #[test]
-    fn spread_takes_a_list_or_repeats() {
-        let listed = parse_load(&["--spread", "/b.sock,/c.sock"]).map(|a| a.spread);
-        let repeated =
-            parse_load(&["--spread", "/b.sock", "--spread", "/c.sock"]).map(|a| a.spread);
-        assert_eq!(listed, Ok(vec!["/b.sock".to_owned(), "/c.sock".to_owned()]));
-        assert_eq!(repeated, listed);
-    }
-
-    #[test]
-    fn spread_needs_running_hubs_so_not_a_spawned_hub_or_the_baseline() {
-        for other in [&["--spawn-hub"][..], &["--baseline", "raw"]] {
-            let args: Vec<&str> = ["--spread", "/b.sock"]
-                .iter()
-                .chain(other)
-                .copied()
-                .collect();
-            assert_eq!(
-                parse_load(&args).map(|_| ()),
-                Err(clap::error::ErrorKind::ArgumentConflict),
-                "{args:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn seconds_are_finite_and_not_negative() {
-        assert_eq!(parse_seconds("1.5"), Ok(1.5));
-        assert_eq!(parse_seconds("0"), Ok(0.0));
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("inf").is_err());
-        assert!(parse_seconds("x").is_err());
+/// `pipehub-load`, next to this executable, or an error that says how to get it.
+fn load_program() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot tell where pipehub-client is")?;
+    let program = exe.with_file_name(format!("{LOAD_PROGRAM}{}", std::env::consts::EXE_SUFFIX));
+    if program.is_file() {
+        Ok(program)
+    } else {
+        anyhow::bail!(
+            "`pipehub-client load` runs {LOAD_PROGRAM}, which should be next to \
+             pipehub-client, but {} does not exist; build both with `cargo build --release`, \
+             or install it with `cargo install --locked --path load`",
+            program.display()
+        )
     }
 }

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::counters::Counters;
 use super::payload::{Encoder, Kind, now_ns};
-use crate::Connection;
+use pipehub_client::Connection;
 
 /// The name publishers give the hub's operator.
 pub const PUBLISHER_NAME: &str = "load-publisher";

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::counters::Counters;
 use super::payload::{self, Kind};
 use super::stats::{Latency, ListenerOutcome};
-use crate::{ClientError, Connection, Event, SeqTracker};
+use pipehub_client::{ClientError, Connection, Event, SeqTracker};
 
 /// The name load listeners give the hub's operator.
 pub const LISTENER_NAME: &str = "load";

@@ -1,8 +1,14 @@
-//! `pipehub-client load`: measures a hub with many real listeners, and compares it with
-//! the machine's practical limit (`--baseline raw`) in the same run.
+//! `pipehub-load`, the program behind `pipehub-client load`: measures a hub with many real
+//! listeners, and compares it with the machine's practical limit (`--baseline raw`) in the
+//! same run.
 //!
 //! Load testing client counts is one of the things pipehub is for, so the tool ships with
-//! the client. It measures what users get: its listeners are ordinary [`Connection`]s
+//! the client, as a crate of its own: its charts, histograms and progress bars stay out of
+//! programs that only link the client library to listen. Users type `pipehub-client load`;
+//! the client parses the arguments (`pipehub_client::load_command`) and hands them to this
+//! crate's binary, which also serves as its own `--procs` workers and raw baseline server.
+//!
+//! It measures what users get: its listeners are ordinary [`Connection`]s
 //! read with [`Connection::next_event`], like `pipehub-client listen`, and its publishers
 //! send like `pipehub-client send`.
 //!
@@ -32,8 +38,8 @@
 //! On Windows the tool measures a running hub (`--endpoint`); spawning one, the raw
 //! baseline and the `/proc` measurements are Unix (or Linux) only.
 //!
-//! [`Connection`]: crate::Connection
-//! [`Connection::next_event`]: crate::Connection::next_event
+//! [`Connection`]: pipehub_client::Connection
+//! [`Connection::next_event`]: pipehub_client::Connection::next_event
 
 pub mod charts;
 pub mod counters;
@@ -55,6 +61,7 @@ pub mod stats;
 
 use serde::Serialize;
 
+pub use hub_proc::RAW_COMMAND;
 pub use progress::Display;
 pub use report::Report;
 pub use run::run;

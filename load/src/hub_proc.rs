@@ -26,6 +26,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a spawned target may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The `pipehub-load` command that runs the raw baseline server ([`TargetKind::Raw`]).
+pub const RAW_COMMAND: &str = "raw-fanout";
+
 /// What runs at the endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

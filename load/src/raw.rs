@@ -15,7 +15,7 @@
 //! however many messages the batch holds: the practical limit that a hub's
 //! deliveries per second are compared with.
 //!
-//! It runs as its own process (`pipehub-client --endpoint PATH __raw-fanout`), so the load
+//! It runs as its own process (`pipehub-load --endpoint PATH raw-fanout`), so the load
 //! command measures it from outside exactly as it measures a hub.
 
 use std::collections::VecDeque;
@@ -34,9 +34,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 use tokio_util::codec::Decoder;
-
-/// The hidden subcommand that runs the raw baseline server.
-pub const RAW_COMMAND: &str = "__raw-fanout";
 
 /// What `WELCOME` announces as `queue_frames`: the same as a hub's default, so the load
 /// command's flow-control window is the same for both.

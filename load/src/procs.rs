@@ -2,8 +2,8 @@
 //!
 //! One process holds only as many sockets as its descriptor limit allows and uses one
 //! core (the load command runs a single-threaded runtime), so large N and multi-core
-//! listening need more processes. Each worker is `pipehub-client --endpoint E
-//! __load-worker ...`: it starts a [`LocalGroup`] and talks to the parent over its stdin
+//! listening need more processes. Each worker is `pipehub-load --endpoint E worker ...`:
+//! it starts a [`LocalGroup`] and talks to the parent over its stdin
 //! and stdout with JSON lines:
 //!
 //! - worker → parent, every millisecond while something changed:
@@ -32,8 +32,8 @@ use super::limits;
 use super::spread::Hubs;
 use super::stats::GroupStats;
 
-/// The hidden subcommand that runs a worker.
-pub const WORKER_COMMAND: &str = "__load-worker";
+/// The `pipehub-load` command that runs a worker.
+pub const WORKER_COMMAND: &str = "worker";
 
 /// How often a worker reports its counts (when they changed).
 const REPORT_INTERVAL: Duration = Duration::from_millis(1);
@@ -73,7 +73,7 @@ enum Order {
     Stop,
 }
 
-/// Runs a worker: the body of the hidden `__load-worker` command.
+/// Runs a worker: the body of `pipehub-load worker`.
 pub async fn run_worker(spec: WorkerSpec) -> anyhow::Result<()> {
     limits::raise_nofile();
     let counters = Arc::new(Counters::local(spec.listeners, Arc::new(Notify::new())));

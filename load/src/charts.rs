@@ -535,7 +535,7 @@ mod tests {
                 connect_concurrency: 64,
                 drain_timeout_seconds: 10.0,
                 warmup_timeout_seconds: 30.0,
-                display: crate::load::Display::Quiet,
+                display: crate::Display::Quiet,
             },
             points: clients
                 .iter()

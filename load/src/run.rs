@@ -198,7 +198,7 @@ async fn spawn(kind: TargetKind, config: &LoadConfig, scratch: &Scratch) -> anyh
             Target::spawn(
                 kind,
                 &program,
-                &[super::raw::RAW_COMMAND.to_owned()],
+                &[super::hub_proc::RAW_COMMAND.to_owned()],
                 scratch,
             )
             .await
