@@ -15,9 +15,13 @@
 //! these numbers are simply absent from the report.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// How long a spawned target may take to start serving.
 #[cfg(unix)]
@@ -82,10 +86,44 @@ impl Target {
         }
     }
 
+    /// Starts a target of `kind` for one point of the run: the `pipehub` next to this
+    /// program with the run's `--hub-arg`s, or this program's raw baseline server.
+    #[cfg(unix)]
+    pub async fn start(
+        kind: TargetKind,
+        hub_args: &[String],
+        scratch: &Scratch,
+    ) -> anyhow::Result<Target> {
+        match kind {
+            TargetKind::Hub => {
+                let program = sibling_binary("pipehub")?;
+                Target::spawn(kind, &program, hub_args, scratch).await
+            }
+            TargetKind::Raw => {
+                let program =
+                    std::env::current_exe().context("cannot tell where this program is")?;
+                Target::spawn(kind, &program, &[RAW_COMMAND.to_owned()], scratch).await
+            }
+        }
+    }
+
+    /// Starting a target needs Unix sockets.
+    #[cfg(not(unix))]
+    pub async fn start(
+        kind: TargetKind,
+        _hub_args: &[String],
+        _scratch: &Scratch,
+    ) -> anyhow::Result<Target> {
+        anyhow::bail!(
+            "starting a {} needs Unix sockets; start a hub and pass --endpoint",
+            kind.name()
+        )
+    }
+
     /// Starts `program args... --endpoint <its path in scratch>` (the endpoint flag is
     /// added) and waits until it serves.
     #[cfg(unix)]
-    pub async fn spawn(
+    async fn spawn(
         kind: TargetKind,
         program: &std::path::Path,
         args: &[String],
@@ -176,6 +214,55 @@ impl Target {
                 let _ = child.kill().await;
             }
         }
+    }
+}
+
+/// How often [`RssPeak`] samples the target's memory.
+const RSS_SAMPLE: Duration = Duration::from_millis(100);
+
+/// The highest resident memory of a process over a stretch of time, sampled every
+/// [`RSS_SAMPLE`] by a background task until [`RssPeak::finish`].
+pub struct RssPeak {
+    stop: CancellationToken,
+    sampler: Option<JoinHandle<()>>,
+    peak: Arc<AtomicU64>,
+}
+
+impl RssPeak {
+    /// Starts sampling process `pid` (nothing to sample without one).
+    pub fn start(pid: Option<u32>) -> RssPeak {
+        let stop = CancellationToken::new();
+        let peak = Arc::new(AtomicU64::new(0));
+        let sampler = pid.map(|pid| {
+            let stop = stop.clone();
+            let peak = Arc::clone(&peak);
+            tokio::spawn(async move {
+                loop {
+                    if let Some(rss) = rss_bytes(pid) {
+                        peak.fetch_max(rss, Relaxed);
+                    }
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(RSS_SAMPLE) => {}
+                    }
+                }
+            })
+        });
+        RssPeak {
+            stop,
+            sampler,
+            peak,
+        }
+    }
+
+    /// Stops sampling; the highest sample, if any was taken.
+    pub async fn finish(mut self) -> Option<u64> {
+        self.stop.cancel();
+        if let Some(sampler) = self.sampler.take() {
+            let _ = sampler.await;
+        }
+        let peak = self.peak.load(Relaxed);
+        (peak > 0).then_some(peak)
     }
 }
 

@@ -6,6 +6,8 @@
 //! every process will have room; if one will not, it says which and how to fix it,
 //! instead of failing half-way with "too many open files".
 
+use crate::LoadConfig;
+
 /// Descriptors a process needs besides its sockets: stdio, the runtime's epoll and
 /// wake-up descriptors, pipes to workers, files under /proc.
 pub const SPARE_FDS: u64 = 64;
@@ -75,6 +77,46 @@ pub fn ulimit_fix(needed: u64, limit: Option<(u64, u64)>) -> String {
              /etc/security/limits.conf) and run `ulimit -n {needed}`"
         ),
     }
+}
+
+/// Raises the open-file limit and checks that every process will fit in it.
+pub fn check_config(config: &LoadConfig) -> anyhow::Result<()> {
+    let limit = raise_nofile();
+    let per_process = config.clients.div_ceil(config.procs);
+    let here = if config.procs > 1 {
+        config.publishers + 3 * config.procs + SPARE_FDS
+    } else {
+        config.clients + config.publishers + SPARE_FDS
+    };
+    let fix = if config.procs > 1 {
+        ulimit_fix(here, limit)
+    } else {
+        format!(
+            "{}, or spread the listeners over processes with --procs {}",
+            ulimit_fix(here, limit),
+            limit.map_or(2, |(soft, _)| {
+                config
+                    .clients
+                    .div_ceil(soft.saturating_sub(SPARE_FDS).max(1))
+                    + 1
+            })
+        )
+    };
+    check(limit, "this load process", here, &fix)?;
+    if config.procs > 1 {
+        let worker = per_process + SPARE_FDS;
+        check(
+            limit,
+            "each worker process",
+            worker,
+            &format!("{}, or use more --procs", ulimit_fix(worker, limit)),
+        )?;
+    }
+    if config.spawn_hub || config.baseline_raw {
+        let target = config.clients + config.publishers + SPARE_FDS;
+        check(limit, "the spawned hub", target, &ulimit_fix(target, limit))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -65,6 +65,14 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// A random-enough run ID, which tells this run's messages from any other traffic.
+pub fn run_id() -> u32 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    nanos ^ std::process::id().rotate_left(16)
+}
+
 /// Builds message bodies of one size without allocating a fresh zeroed buffer each time.
 #[derive(Debug)]
 pub struct Encoder {
