@@ -30,7 +30,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use pipehub_protocol::status::{StatusAssembler, StatusReport};
 use pipehub_protocol::{
@@ -109,6 +109,18 @@ pub enum Event {
 enum Incoming {
     Event(Event),
     StatusPart { more: bool, part: Bytes },
+}
+
+/// An open session taken apart by [`Connection::into_parts`].
+#[derive(Debug)]
+pub struct Parts {
+    /// The connected stream, past the handshake.
+    pub stream: Stream,
+    /// Bytes already read from `stream` and not yet parsed: the start of the frames
+    /// after `WELCOME`.
+    pub read: BytesMut,
+    /// The hub's `WELCOME`.
+    pub welcome: Welcome,
 }
 
 /// One open session with a hub.
@@ -243,6 +255,24 @@ impl Connection {
         }
     }
 
+    /// Hands the session over to a reader that parses the hub's frames itself, such as
+    /// the load tool's receivers, which count frames in place instead of decoding each
+    /// into an [`Event`]. Call it right after connecting: the connection then holds no
+    /// event yet, and what it has read past `WELCOME` (broadcasts pipelined behind it)
+    /// is in [`Parts::read`]. From then on the new owner answers the hub's `PING`s.
+    pub fn into_parts(self) -> Parts {
+        debug_assert!(
+            self.pending.is_empty() && self.origin.is_none(),
+            "into_parts after events were read"
+        );
+        let parts = self.framed.into_parts();
+        Parts {
+            stream: parts.io,
+            read: parts.read_buf,
+            welcome: self.welcome,
+        }
+    }
+
     /// The hub's `WELCOME`: this client's ID, the hub instance, limits.
     pub fn welcome(&self) -> &Welcome {
         &self.welcome
@@ -328,6 +358,26 @@ impl Connection {
             Ok(()) => Ok(()),
             Err(err) => Err(explain_write_failure(&mut self.framed, err.into()).await),
         }
+    }
+
+    /// Queues one message (`SEND`) from a borrowed body, like [`Connection::send`] but
+    /// without a `Bytes` of its own: for senders that build many bodies in one reused
+    /// buffer (the load tool's publishers). It is written once [`WRITE_BATCH`] bytes are
+    /// queued, or by [`Connection::flush`] or [`Connection::confirm`].
+    pub async fn send_slice(&mut self, body: &[u8]) -> Result<(), ClientError> {
+        let max = self.max_message_len();
+        if body.len() > max {
+            return Err(ClientError::MessageTooLarge {
+                len: body.len(),
+                max,
+            });
+        }
+        let queued = self.framed.write_buffer_mut();
+        pipehub_protocol::put_send_frame(queued, body);
+        if queued.len() >= WRITE_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     /// Writes every queued message to the hub. This does not mean the hub has read them;

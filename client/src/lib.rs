@@ -27,7 +27,7 @@ pub mod transport;
 
 pub use backoff::Backoff;
 pub use connection::{
-    CONNECT_RETRY, Connection, DEFAULT_KEEPALIVE, Event, WELCOME_TIMEOUT, WRITE_BATCH,
+    CONNECT_RETRY, Connection, DEFAULT_KEEPALIVE, Event, Parts, WELCOME_TIMEOUT, WRITE_BATCH,
 };
 pub use error::ClientError;
 pub use output::Format;

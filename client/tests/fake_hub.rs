@@ -969,3 +969,57 @@ async fn a_hello_asks_for_resume_and_last() {
     assert_eq!(received.resume, Some((HubInstance(9), Seq(41))));
     assert_eq!(received.last, Some(5));
 }
+
+#[tokio::test]
+async fn into_parts_hands_over_every_byte_after_welcome() {
+    use tokio::io::AsyncReadExt;
+
+    let frames = vec![broadcast(8, "first"), broadcast(9, "second")];
+    let mut expected = BytesMut::new();
+    for frame in &frames {
+        frame.encode(&mut expected);
+    }
+    let endpoint = FakeHub::welcoming_and_sending(7, frames);
+    let parts = connect(&endpoint).await.into_parts();
+    assert_eq!(parts.welcome, welcome(7));
+
+    // Whatever the connection had read already comes first, the rest is on the stream.
+    let mut got = parts.read.to_vec();
+    let mut stream = parts.stream;
+    while got.len() < expected.len() {
+        let mut chunk = [0; 256];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("the rest of the frames in time")
+            .expect("read");
+        assert_ne!(n, 0, "the hub closed early");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(got, expected.to_vec());
+}
+
+#[tokio::test]
+async fn messages_sent_from_slices_and_bytes_arrive_in_order() {
+    let hub = FakeHub::bind();
+    let endpoint = hub.endpoint();
+    let server = tokio::spawn(async move {
+        let (mut side, _) = hub.accept_welcomed(0).await;
+        let (bodies, nonce) = side.recv_until_ping().await;
+        side.send(Frame::Pong(nonce)).await;
+        side.recv().await;
+        bodies
+    });
+    let mut connection = Connection::connect(&endpoint, Hello::new(Role::Publisher))
+        .await
+        .expect("connect");
+    connection.send_slice(b"one").await.expect("send a slice");
+    connection
+        .send(Bytes::from_static(b"two"))
+        .await
+        .expect("send bytes");
+    connection.send_slice(b"three").await.expect("send a slice");
+    connection.confirm().await.expect("confirm");
+    drop(connection);
+    let bodies = server.await.expect("hub task");
+    assert_eq!(bodies, [&b"one"[..], b"two", b"three"]);
+}

@@ -297,6 +297,15 @@ pub fn put_broadcast_frame(
     dst.put_slice(body);
 }
 
+/// Appends one `SEND` frame with `body` to `dst`, as [`Frame::Send`] encodes it, from a
+/// borrowed body: for senders that build many bodies in one reused buffer.
+pub fn put_send_frame(dst: &mut BytesMut, body: &[u8]) {
+    dst.reserve(HEADER_LEN + body.len());
+    dst.put_u32(frame_len(body.len()));
+    dst.put_u8(FrameType::Send as u8);
+    dst.put_slice(body);
+}
+
 /// The length field for a payload of `payload_len` bytes. Payloads are bounded by the
 /// maximum frame size long before `u32::MAX`; saturating keeps this total.
 fn frame_len(payload_len: usize) -> u32 {

@@ -22,7 +22,8 @@ pub use codec::FrameCodec;
 pub use error::{ByeReason, ErrorCode, ProtocolError, RefuseCode};
 pub use frame::{
     BROADCAST_BODY_OFFSET, Broadcast, Frame, FrameType, Hello, MAX_HELLO_LEN, Origin, Role,
-    Welcome, broadcast_frame, check_first_frame_start, put_broadcast_frame, truncate_utf8,
+    Welcome, broadcast_frame, check_first_frame_start, put_broadcast_frame, put_send_frame,
+    truncate_utf8,
 };
 pub use ids::{ClientId, HubInstance, Seq};
 

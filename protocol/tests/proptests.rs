@@ -15,7 +15,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use pipehub_protocol::{
     Broadcast, ByeReason, ClientId, DEFAULT_MAX_FRAME, ErrorCode, Frame, FrameCodec, FrameType,
     HEADER_LEN, Hello, HubInstance, LENGTH_LEN, MAX_NAME_LEN, MIN_MAX_FRAME, Origin, ProtocolError,
-    RefuseCode, Role, Seq, VERSION, Welcome, broadcast_frame,
+    RefuseCode, Role, Seq, VERSION, Welcome, broadcast_frame, put_send_frame,
 };
 
 /// The small limit used by the fuzzing test, so that lengths under and over it are both
@@ -346,6 +346,13 @@ proptest! {
             body,
         });
         prop_assert_eq!(fast, frame.to_bytes());
+    }
+
+    #[test]
+    fn send_frame_from_a_slice_matches_frame_encoding(body in body()) {
+        let mut fast = BytesMut::new();
+        put_send_frame(&mut fast, &body);
+        prop_assert_eq!(fast.freeze(), Frame::Send(body).to_bytes());
     }
 }
 
