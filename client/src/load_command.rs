@@ -26,11 +26,13 @@ pub const MAX_SIZE: u64 = 1_048_551;
 
 /// Measure a hub with many listeners: connect rate, deliveries/s, loss, latency, memory
 ///
-/// Connects --clients listeners (with the same client code as `listen`), warms them up
+/// Connects --clients listeners (with the same handshake as `listen`), warms them up
 /// until each has received a marker, publishes the measured messages, waits for every
 /// listener to receive the last one, and prints a table on stdout (with --json, also a
 /// JSON report). Each message carries its send time, so latency is measured from the
-/// publisher's send to the listener's receive.
+/// publisher's send to the listener's receive. The listeners are read by a few receiver
+/// threads that take large blocks and count frames in place, so that they cost far less
+/// than the hub's delivering them.
 ///
 /// Measure a running hub with --endpoint, or let the tool start one with --spawn-hub
 /// (then it also reports the hub's memory and CPU time, from /proc). --baseline raw adds
@@ -69,6 +71,11 @@ pub struct LoadArgs {
     /// process has (1: in this process)
     #[arg(long, value_name = "P", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub procs: u64,
+
+    /// Receiver threads per listener process, each reading its share of the listeners
+    /// [default: one per core, shared by the --procs processes]
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..))]
+    pub receiver_threads: Option<u64>,
 
     /// Publishers sending the measured messages (K)
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]

@@ -521,6 +521,7 @@ mod tests {
                 clients: clients[0],
                 sweep: clients.to_vec(),
                 procs: 1,
+                receiver_threads: None,
                 publishers: 1,
                 messages: 100,
                 duration_seconds: None,

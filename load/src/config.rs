@@ -16,6 +16,9 @@ pub struct LoadConfig {
     pub sweep: Vec<u64>,
     /// Processes holding the listeners (P); 1: this process.
     pub procs: u64,
+    /// Receiver threads per listener process; `None`: one per core, shared by the
+    /// processes.
+    pub receiver_threads: Option<usize>,
     /// Publishers (K), all in this process.
     pub publishers: u64,
     /// Measured messages in total, over all publishers (when no duration is given).
@@ -30,7 +33,7 @@ pub struct LoadConfig {
     /// the target's `queue_frames`; 0: no limit.
     pub window: Option<u64>,
     /// The hub measured: a running hub's endpoint, or with `spawn_hub` the one every
-    /// spawned hub serves (set by [`run`], in the report too).
+    /// spawned hub serves (set by [`crate::run()`], in the report too).
     pub endpoint: String,
     /// Other running hubs, bridged to `endpoint`'s, that get an even share of the
     /// listeners (`--spread`); the publishers stay on `endpoint`. Empty: one hub.

@@ -221,7 +221,7 @@ impl Target {
 const RSS_SAMPLE: Duration = Duration::from_millis(100);
 
 /// The highest resident memory of a process over a stretch of time, sampled every
-/// [`RSS_SAMPLE`] by a background task until [`RssPeak::finish`].
+/// `RSS_SAMPLE` by a background task until [`RssPeak::finish`].
 pub struct RssPeak {
     stop: CancellationToken,
     sampler: Option<JoinHandle<()>>,

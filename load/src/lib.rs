@@ -8,9 +8,11 @@
 //! the client parses the arguments (`pipehub_client::load_command`) and hands them to this
 //! crate's binary, which also serves as its own `--procs` workers and raw baseline server.
 //!
-//! It measures what users get: its listeners are ordinary [`Connection`]s
-//! read with [`Connection::next_event`], like `pipehub-client listen`, and its publishers
-//! send like `pipehub-client send`.
+//! It measures the hub, not itself. Its listeners open their sessions with the same
+//! [`Connection`] handshake as `pipehub-client listen`, then the [`receiver`] threads read
+//! them in large blocks and count the frames in place, checking every sequence number,
+//! for far less work per delivery than the hub does to make it; its publishers send in
+//! batches. Where the tool still was the limit of a run, the report says so.
 //!
 //! A run goes through four phases for each target ([`measure`], [`phases`]):
 //! 1. **connecting** N listeners (throttled handshakes; clients per second);
@@ -23,12 +25,12 @@
 //!    (or the drain timeout passed) the loss is counted.
 //!
 //! How the pieces fit:
-//! - [`config`]: the load test as the command line describes it; [`run`]: every point
+//! - [`config`]: the load test as the command line describes it; [`mod@run`]: every point
 //!   of it, target after target; [`measure`]: one target through the [`phases`];
 //! - [`payload`]: the header every load message carries (send time, kind, run ID);
-//! - [`listeners`]: the listeners of a run, as the phases see them: [`listener`],
-//!   [`group`], [`counters`] in this process, and their live counts; [`procs`]: in
-//!   `--procs` worker processes;
+//! - [`listeners`]: the listeners of a run, as the phases see them: [`receiver`]
+//!   threads in this process, [`procs`] in `--procs` worker processes, and their live
+//!   [`counters`]; [`busy`]: how busy the tool's threads were;
 //! - [`publisher`]: markers, measured messages, flow control;
 //! - [`spread`]: which hub each listener connects to, with `--spread` over bridged hubs;
 //! - [`hub_proc`]: the target process, spawned or found, measured through `/proc`;
@@ -42,16 +44,14 @@
 //! baseline and the `/proc` measurements are Unix (or Linux) only.
 //!
 //! [`Connection`]: pipehub_client::Connection
-//! [`Connection::next_event`]: pipehub_client::Connection::next_event
 
+pub mod busy;
 pub mod charts;
 pub mod config;
 pub mod counters;
-pub mod group;
 pub mod html;
 pub mod hub_proc;
 pub mod limits;
-pub mod listener;
 pub mod listeners;
 pub mod measure;
 pub mod payload;
@@ -61,6 +61,7 @@ pub mod progress;
 pub mod publisher;
 #[cfg(unix)]
 pub mod raw;
+pub mod receiver;
 pub mod report;
 pub mod run;
 pub mod spread;

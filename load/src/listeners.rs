@@ -1,4 +1,4 @@
-//! [`Listeners`]: the listeners of one run, in this process ([`LocalGroup`]) or in
+//! [`Listeners`]: the listeners of one run, in this process ([`Receivers`]) or in
 //! `--procs` worker processes ([`WorkerGroup`]), seen by the phases as one set of live
 //! [`Counters`] and, at the end, one [`GroupStats`].
 
@@ -9,14 +9,14 @@ use tokio::sync::Notify;
 
 use crate::LoadConfig;
 use crate::counters::{Counters, Snapshot};
-use crate::group::LocalGroup;
 use crate::procs::{WorkerGroup, WorkerSpec};
+use crate::receiver::{self, Receivers};
 use crate::spread::Hubs;
 use crate::stats::GroupStats;
 
 /// The listeners of one run: in this process, or in worker processes.
 pub enum Listeners {
-    Local(LocalGroup),
+    Local(Receivers),
     Workers(Vec<WorkerGroup>),
 }
 
@@ -31,18 +31,18 @@ impl Listeners {
         advanced: &Arc<Notify>,
     ) -> anyhow::Result<Listeners> {
         let clients = usize::try_from(config.clients).context("--clients is too large")?;
-        if config.procs <= 1 {
-            let counters = Arc::new(Counters::local(clients, Arc::clone(advanced)));
-            return Ok(Listeners::Local(LocalGroup::start(
+        let procs = usize::try_from(config.procs).context("--procs is too large")?;
+        if procs <= 1 {
+            return Ok(Listeners::Local(Receivers::start(
                 hubs,
                 clients,
+                receiver::thread_count(config.receiver_threads, clients, 1),
                 run,
                 config.connect_concurrency,
-                counters,
+                Arc::clone(advanced),
             )));
         }
         let exe = std::env::current_exe().context("cannot tell where this program is")?;
-        let procs = usize::try_from(config.procs).context("--procs is too large")?;
         let mut workers = Vec::with_capacity(procs);
         let mut first_slot = 0;
         for i in 0..procs {
@@ -52,6 +52,7 @@ impl Listeners {
                 endpoint: round.first().to_owned(),
                 spread: round.others().to_vec(),
                 listeners,
+                threads: receiver::thread_count(config.receiver_threads, listeners, procs),
                 run,
                 concurrency: config.connect_concurrency,
             };

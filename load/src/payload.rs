@@ -26,6 +26,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// Bytes of header at the start of every load message; the smallest `--size`.
 pub const HEADER_LEN: usize = 24;
 
+// The command line's smallest --size is this header.
+const _: () = assert!(HEADER_LEN as u64 == pipehub_client::load_command::MIN_SIZE);
+
 /// What a load message is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -105,6 +108,31 @@ impl Encoder {
     }
 }
 
+/// One reused message body of one size, whose header is rewritten for every message:
+/// what the publishers send measured messages from, with no allocation per message.
+#[derive(Debug)]
+pub struct Template {
+    body: Vec<u8>,
+}
+
+impl Template {
+    /// A body of `size` bytes (at least [`HEADER_LEN`]), zeros after the header.
+    pub fn new(size: usize) -> Template {
+        Template {
+            body: vec![0; size.max(HEADER_LEN)],
+        }
+    }
+
+    /// The body with this header; `sent_ns` is normally [`now_ns`].
+    pub fn set(&mut self, sent_ns: u64, index: u64, run: u32, kind: Kind) -> &[u8] {
+        self.body[..8].copy_from_slice(&sent_ns.to_be_bytes());
+        self.body[8..16].copy_from_slice(&index.to_be_bytes());
+        self.body[16..20].copy_from_slice(&run.to_be_bytes());
+        self.body[20] = kind as u8;
+        &self.body
+    }
+}
+
 /// Reads a load message's header; `None` for a body that is not one (too short, or an
 /// unknown kind).
 pub fn decode(body: &[u8]) -> Option<Header> {
@@ -140,6 +168,17 @@ mod tests {
         assert_eq!(header.kind, Kind::Measured);
         assert!(header.sent_ns >= before && header.sent_ns <= now_ns());
         assert!(body[HEADER_LEN..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_template_body_is_what_the_encoder_makes() {
+        let mut template = Template::new(100);
+        template.set(9, 9, 9, Kind::End);
+        let body = template.set(5, 6, 7, Kind::Measured).to_vec();
+        assert_eq!(
+            body,
+            Encoder::new(100).encode(5, 6, 7, Kind::Measured).to_vec()
+        );
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! `--procs P`: listeners spread over P child processes of this same binary.
 //!
-//! One process holds only as many sockets as its descriptor limit allows and uses one
-//! core (the load command runs a single-threaded runtime), so large N and multi-core
-//! listening need more processes. Each worker is `pipehub-load --endpoint E worker ...`:
-//! it starts a [`LocalGroup`] and talks to the parent over its stdin
+//! One process holds only as many sockets as its descriptor limit allows, so large N
+//! needs more processes. Each worker is `pipehub-load --endpoint E worker ...`: it
+//! starts [`Receivers`] of its own and talks to the parent over its stdin
 //! and stdout with JSON lines:
 //!
-//! - worker → parent, every millisecond while something changed:
-//!   `{"type":"progress","counts":{...Snapshot},"error":null}`; the counts include the
-//!   worker's slowest listener, which the parent's publishers use for flow control;
+//! - worker → parent, every millisecond while something changed (every 100 ms when only
+//!   the receivers' idle time did): `{"type":"progress","counts":{...Snapshot},
+//!   "error":null}`; the counts include the worker's slowest listener, which the
+//!   parent's publishers use for flow control;
 //! - parent → worker: `{"type":"stop"}` (or the end of stdin): stop the listeners;
 //! - worker → parent, last: `{"type":"stats","stats":{...GroupStats}}`.
 //!
@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -27,8 +27,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::counters::{Counters, Snapshot};
-use super::group::LocalGroup;
 use super::limits;
+use super::receiver::Receivers;
 use super::spread::Hubs;
 use super::stats::GroupStats;
 
@@ -37,6 +37,9 @@ pub const WORKER_COMMAND: &str = "worker";
 
 /// How often a worker reports its counts (when they changed).
 const REPORT_INTERVAL: Duration = Duration::from_millis(1);
+
+/// How often a worker reports when only its receivers' idle time changed.
+const BUSY_REPORT: Duration = Duration::from_millis(100);
 
 /// How long the parent waits for a worker's final report after asking it to stop.
 const STATS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,6 +52,8 @@ pub struct WorkerSpec {
     /// The hubs of its next listeners, round-robin after `endpoint` (`--spread`).
     pub spread: Vec<String>,
     pub listeners: usize,
+    /// Receiver threads.
+    pub threads: usize,
     pub run: u32,
     pub concurrency: usize,
 }
@@ -76,19 +81,20 @@ enum Order {
 /// Runs a worker: the body of `pipehub-load worker`.
 pub async fn run_worker(spec: WorkerSpec) -> anyhow::Result<()> {
     limits::raise_nofile();
-    let counters = Arc::new(Counters::local(spec.listeners, Arc::new(Notify::new())));
-    let group = LocalGroup::start(
+    let group = Receivers::start(
         &Hubs::new(&spec.endpoint, &spec.spread),
         spec.listeners,
+        spec.threads,
         spec.run,
         spec.concurrency,
-        Arc::clone(&counters),
+        Arc::new(Notify::new()),
     );
+    let counters = Arc::clone(group.counters());
     let mut stdout = tokio::io::stdout();
     let mut orders = BufReader::new(tokio::io::stdin()).lines();
     let mut tick = tokio::time::interval(REPORT_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = None;
+    let mut last: Option<(Snapshot, Instant)> = None;
     loop {
         tokio::select! {
             order = orders.next_line() => match order {
@@ -101,8 +107,13 @@ pub async fn run_worker(spec: WorkerSpec) -> anyhow::Result<()> {
             },
             _ = tick.tick() => {
                 let counts = counters.snapshot();
-                if last != Some(counts) {
-                    last = Some(counts);
+                // The receivers' idle time changes all the time: it alone is worth a
+                // report only now and then.
+                let due = last.is_none_or(|(sent, at)| {
+                    Snapshot { busy: counts.busy, ..sent } != counts || at.elapsed() >= BUSY_REPORT
+                });
+                if due {
+                    last = Some((counts, Instant::now()));
                     let report = Report::Progress { counts, error: counters.first_error() };
                     send(&mut stdout, &report).await?;
                 }
@@ -152,6 +163,8 @@ impl WorkerGroup {
         let mut child = command
             .arg("--listeners")
             .arg(spec.listeners.to_string())
+            .arg("--threads")
+            .arg(spec.threads.to_string())
             .arg("--run")
             .arg(spec.run.to_string())
             .arg("--concurrency")

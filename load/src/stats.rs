@@ -53,6 +53,12 @@ impl Latency {
             .saturating_record(micros.clamp(1, MAX_LATENCY_US));
     }
 
+    /// Records `count` latencies of `micros` each; values out of range are clamped.
+    pub fn record_n(&mut self, micros: u64, count: u64) {
+        self.histogram
+            .saturating_record_n(micros.clamp(1, MAX_LATENCY_US), count);
+    }
+
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &Latency) {
         // Both histograms have the same bounds; `saturating_record_n` per bucket keeps

@@ -49,6 +49,9 @@ pub struct WorkerArgs {
     /// Listeners to connect
     #[arg(long)]
     pub listeners: usize,
+    /// Receiver threads to read them on
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
     /// The run ID of the messages to measure
     #[arg(long)]
     pub run: u32,
@@ -71,6 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 endpoint,
                 spread: args.spread,
                 listeners: args.listeners,
+                threads: args.threads,
                 run: args.run,
                 concurrency: args.concurrency,
             })

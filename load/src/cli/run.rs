@@ -22,6 +22,9 @@ pub async fn run(endpoint: &str, args: &str) -> anyhow::Result<()> {
         clients: args.clients,
         sweep: args.sweep,
         procs: args.procs,
+        receiver_threads: args
+            .receiver_threads
+            .map(|t| usize::try_from(t).unwrap_or(usize::MAX)),
         publishers: args.publishers,
         messages: args.messages,
         duration_seconds: args.duration,

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use super::POLL;
 use crate::LoadConfig;
 use crate::counters::Counters;
-use crate::group::CONNECT_TIMEOUT;
 use crate::listeners::snapshot;
+use crate::receiver::CONNECT_TIMEOUT;
 use crate::report::ConnectReport;
 
 /// Waits until every listener is connected; fails at the first one that cannot.
