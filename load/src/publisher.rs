@@ -9,22 +9,22 @@
 //! ([`Flow`]); the default window is half of the hub's `queue_frames`, so a listener that
 //! keeps up can never lose a message, and any loss reported is a real fault.
 //!
-//! Each message is stamped when it is handed to the connection, and written in batches
-//! (`Connection::send` buffers); a paced or blocked publisher flushes before it waits, so
-//! nothing sits in its buffer while time passes.
+//! Measured messages go out in batches ([`publish`]): one send time, one write, for as
+//! many messages as are due and fit the window; a paced or blocked publisher has written
+//! everything before it waits, so nothing sits in its buffer while time passes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use anyhow::Context;
-use pipehub_protocol::{Hello, Role};
+use pipehub_protocol::{HEADER_LEN, Hello, Role};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::counters::Counters;
-use super::payload::{Encoder, Kind, now_ns};
-use pipehub_client::Connection;
+use super::payload::{Encoder, Kind, Template, now_ns};
+use pipehub_client::{Connection, WRITE_BATCH};
 
 /// The name publishers give the hub's operator.
 pub const PUBLISHER_NAME: &str = "load-publisher";
@@ -70,7 +70,7 @@ impl Flow {
     }
 
     /// Waits until the slowest listener is less than a window behind `sent`. Returns the
-    /// minimum seen, to be reused until it matters again.
+    /// minimum seen.
     async fn wait_for_room(&self, sent: u64, connection: &mut Connection) -> anyhow::Result<u64> {
         let mut min = self.min_received();
         if sent.saturating_sub(min) < self.window {
@@ -153,49 +153,63 @@ pub async fn warm_up(
     Ok(true)
 }
 
-/// Sends the measured messages of `plan`, then waits until the hub confirms it took
-/// them all.
+/// Sends the measured messages of `plan` in batches, then waits until the hub confirms
+/// it took them all.
+///
+/// A batch is as many messages as are due (`--rate`), fit in the window, and fit in one
+/// write of [`WRITE_BATCH`] bytes; its messages share one send time, taken just before
+/// the write, and are built in one reused body ([`Template`]), so a message costs its
+/// copy into the connection's buffer and nothing else.
 pub async fn publish(
     connection: &mut Connection,
     plan: &Plan,
     flow: &Flow,
 ) -> anyhow::Result<Sent> {
-    let mut encoder = Encoder::new(plan.size);
+    let mut body = Template::new(plan.size);
+    let per_batch = (WRITE_BATCH / (HEADER_LEN + plan.size)).max(1) as u64;
     let mut sent = Sent::default();
     let start = Instant::now();
-    let interval = (plan.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / plan.rate));
-    // The slowest listener's count as last seen; looked at again only when the window
-    // would be exceeded by it.
-    let mut known_min = 0;
     loop {
-        if plan.messages.is_some_and(|n| sent.messages >= n) {
+        let left = plan
+            .messages
+            .map_or(u64::MAX, |n| n.saturating_sub(sent.messages));
+        if left == 0 || plan.until.is_some_and(|until| Instant::now() >= until) {
             break;
         }
-        if let Some(until) = plan.until {
-            if Instant::now() >= until {
-                break;
-            }
-        }
-        if let Some(interval) = interval {
-            let due = start + interval.mul_f64(sent.messages as f64);
-            if due > Instant::now() {
+        let mut batch = left.min(per_batch);
+        if plan.rate > 0.0 {
+            // Message k is due k / rate seconds after the start.
+            let due = (start.elapsed().as_secs_f64() * plan.rate) as u64 + 1;
+            if due <= sent.messages {
                 connection.flush().await?;
-                tokio::time::sleep_until(due).await;
+                let next = Duration::from_secs_f64(sent.messages as f64 / plan.rate);
+                tokio::time::sleep_until(start + next).await;
+                continue;
             }
+            batch = batch.min(due - sent.messages);
         }
         if flow.window > 0 {
             let total = flow.sent.load(Relaxed);
-            if total.saturating_sub(known_min) >= flow.window {
-                known_min = flow.wait_for_room(total, connection).await?;
+            let ahead = total.saturating_sub(flow.min_received());
+            if ahead >= flow.window {
+                flow.wait_for_room(total, connection).await?;
+                continue;
             }
+            batch = batch.min(flow.window - ahead);
         }
+        // Claimed before the first await, so that publishers sharing this thread never
+        // fill the same room twice.
+        flow.sent.fetch_add(batch, Relaxed);
         let stamped = now_ns();
-        let body = encoder.encode(stamped, sent.messages, plan.run, Kind::Measured);
-        connection.send(body).await?;
+        for index in sent.messages..sent.messages + batch {
+            connection
+                .send_slice(body.set(stamped, index, plan.run, Kind::Measured))
+                .await?;
+        }
+        connection.flush().await?;
         sent.first_ns.get_or_insert(stamped);
         sent.last_ns = Some(stamped);
-        sent.messages += 1;
-        flow.sent.fetch_add(1, Relaxed);
+        sent.messages += batch;
     }
     connection
         .confirm()

@@ -101,7 +101,9 @@ fn the_html_report_renders_its_charts_in_a_browser() {
     let page = dir.join("report.html");
     let json = dir.join("report.json");
 
-    // A two-point sweep, hub and raw baseline at each: a few seconds.
+    // A two-point sweep, hub and raw baseline at each: a few seconds. Paced, so that each
+    // message is a batch of its own with a send time of its own, and the latency curves
+    // have points to draw.
     let output = output_within(
         Command::new(binary("pipehub-client"))
             .args([
@@ -113,6 +115,8 @@ fn the_html_report_renders_its_charts_in_a_browser() {
                 "1,20",
                 "--messages",
                 "100",
+                "--rate",
+                "1000",
             ])
             .arg("--report")
             .arg(&page)
