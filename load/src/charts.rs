@@ -462,88 +462,8 @@ fn scaled(value: f64, units: &[(f64, &str)], base: &str, decimals: usize) -> Str
 
 #[cfg(test)]
 mod tests {
-    use super::super::LoadConfig;
-    use super::super::report::{
-        ConnectReport, CpuReport, DeliveryReport, LatencyReport, LossReport, Machine, MemoryReport,
-        Point,
-    };
     use super::*;
-
-    /// A report of hub runs at `clients` listeners each, delivering 5,000 messages/s.
-    fn report(clients: &[u64]) -> Report {
-        let run = RunReport {
-            target: TargetKind::Hub,
-            endpoint: "/tmp/hub.sock".to_owned(),
-            pid: None,
-            hubs: 1,
-            connect: ConnectReport {
-                listeners: 1,
-                seconds: 0.1,
-                per_second: 900.0,
-            },
-            delivery: DeliveryReport {
-                published: 100,
-                expected: 100,
-                delivered: 100,
-                seconds: 0.02,
-                per_second: 5_000.0,
-                publish_seconds: 0.02,
-                messages_per_second: 5_000.0,
-                window: 0,
-            },
-            loss: LossReport {
-                lost: 0,
-                lagged: 0,
-                unexplained_gaps: 0,
-                unfinished_listeners: 0,
-                failed_listeners: 0,
-                errors: Vec::new(),
-            },
-            latency_us: LatencyReport {
-                count: 0,
-                p50: 0,
-                p90: 0,
-                p99: 0,
-                p999: 0,
-                max: 0,
-                mean: 0.0,
-                distribution: Vec::new(),
-            },
-            memory: MemoryReport::default(),
-            cpu: CpuReport::default(),
-        };
-        Report {
-            tool: "pipehub-client load",
-            version: "0",
-            started_unix_seconds: 0,
-            machine: Machine::this(),
-            config: LoadConfig {
-                clients: clients[0],
-                sweep: clients.to_vec(),
-                procs: 1,
-                receiver_threads: None,
-                publishers: 1,
-                messages: 100,
-                duration_seconds: None,
-                size: 64,
-                rate: 0.0,
-                window: None,
-                endpoint: "/tmp/hub.sock".to_owned(),
-                spread: Vec::new(),
-                spawn_hub: false,
-                hub_args: Vec::new(),
-                baseline_raw: false,
-                connect_concurrency: 64,
-                drain_timeout_seconds: 10.0,
-                warmup_timeout_seconds: 30.0,
-                display: crate::Display::Quiet,
-            },
-            points: clients
-                .iter()
-                .map(|&n| Point::new(n, vec![run.clone()]))
-                .collect(),
-        }
-    }
+    use crate::report::sample::report;
 
     /// The text of every `<text>` element of `svg`: the labels.
     fn labels(svg: &str) -> Vec<&str> {

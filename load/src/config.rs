@@ -1,7 +1,11 @@
 //! [`LoadConfig`]: one load test, as the command line describes it, and the checks the
 //! command line cannot make (flags that go together, for callers of the library too).
 
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use crate::busy::BusyClock;
 
 use crate::payload;
 use crate::progress::Display;
@@ -54,6 +58,11 @@ pub struct LoadConfig {
     /// How progress is shown.
     #[serde(skip)]
     pub display: Display,
+    /// The busy clock of the runtime [`crate::run()`] is called on, where the publishers
+    /// run (`pipehub-load` builds its runtime with one); `None`: how busy they were is
+    /// not measured.
+    #[serde(skip)]
+    pub publisher_clock: Option<Arc<BusyClock>>,
 }
 
 impl LoadConfig {

@@ -11,7 +11,9 @@
 use std::fmt::Write as _;
 
 use super::charts::{self, Chart};
-use super::report::{Report, RunReport, count, cpu_time, micros};
+use super::report::{
+    Report, RunReport, count, cpu_time, deliveries_cell, micros, percent, tool_limit_note,
+};
 
 /// The whole page for `report`.
 pub fn page(report: &Report) -> String {
@@ -68,6 +70,7 @@ figure.chart h3 { margin: 0; }
 figure.chart p { margin: 0.2rem 0 0.5rem; color: #555; font-size: 0.9rem; }
 figure.chart svg { max-width: 100%; height: auto; border: 1px solid #eee; }
 p.missing { font-style: italic; color: #777; }
+p.note { color: #8a5a00; }
 ul.errors li { color: #b00020; }
 ";
 
@@ -81,6 +84,13 @@ fn parameters(out: &mut String, report: &Report) {
         rows.push(("listeners (N), swept", points.join(", ")));
     }
     rows.push(("listener processes", config.procs.to_string()));
+    rows.push((
+        "receiver threads",
+        config.receiver_threads.map_or(
+            "one per core, shared by the listener processes".to_owned(),
+            |t| format!("{t} per listener process"),
+        ),
+    ));
     rows.push(("publishers", config.publishers.to_string()));
     rows.push((
         "messages",
@@ -168,7 +178,8 @@ fn results(out: &mut String, report: &Report) {
         "<section id=\"results\">\n<h2>Results</h2>\n<div class=\"scroll\"><table class=\"results\">\n<thead><tr>\
          <th>N</th><th>target</th><th>connected</th><th>connect/s</th><th>deliveries/s</th>\
          <th>hub/raw</th><th>lost</th><th>p50</th><th>p99</th><th>p99.9</th><th>max</th>\
-         <th>RSS per listener</th><th>CPU measuring</th></tr></thead>\n<tbody>\n",
+         <th>RSS per listener</th><th>CPU measuring</th><th>limit</th><th>receivers busy</th>\
+         </tr></thead>\n<tbody>\n",
     );
     for point in &report.points {
         for run in &point.runs {
@@ -182,12 +193,13 @@ fn results(out: &mut String, report: &Report) {
                 out,
                 "<tr class=\"{target}\"><td>{n}</td><td>{target}</td><td>{connected}</td>\
                  <td>{connect}</td><td>{deliveries}</td><td>{ratio}</td>{lost}<td>{p50}</td>\
-                 <td>{p99}</td><td>{p999}</td><td>{max}</td><td>{rss}</td><td>{cpu}</td></tr>",
+                 <td>{p99}</td><td>{p999}</td><td>{max}</td><td>{rss}</td><td>{cpu}</td>\
+                 <td>{limit}</td><td>{busy}</td></tr>",
                 n = count(point.clients),
                 target = run.target.name(),
                 connected = count(run.connect.listeners),
                 connect = count(run.connect.per_second as u64),
-                deliveries = count(run.delivery.per_second as u64),
+                deliveries = escape(&deliveries_cell(run)),
                 lost = lost_cell(run),
                 p50 = escape(&micros(run.latency_us.p50)),
                 p99 = escape(&micros(run.latency_us.p99)),
@@ -201,10 +213,20 @@ fn results(out: &mut String, report: &Report) {
                         count(b.max(0.0) as u64)
                     )),
                 cpu = cpu_time(run.cpu.measuring_seconds),
+                limit = escape(run.tool.limit.describe(run.target)),
+                busy = escape(&percent(run.tool.receivers_busy)),
             );
         }
     }
-    out.push_str("</tbody>\n</table></div>\n</section>\n");
+    out.push_str("</tbody>\n</table></div>\n");
+    for (clients, run) in report.runs().filter(|(_, run)| run.tool.limit.is_tool()) {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">{}</p>",
+            escape(&tool_limit_note(clients, run))
+        );
+    }
+    out.push_str("</section>\n");
 }
 
 /// Loss in red when there is any: it is never hidden.

@@ -66,6 +66,7 @@ pub mod report;
 pub mod run;
 pub mod spread;
 pub mod stats;
+pub mod tool;
 
 pub use config::LoadConfig;
 pub use hub_proc::RAW_COMMAND;

@@ -72,6 +72,15 @@ impl Listeners {
         }
     }
 
+    /// The processes the listeners run in: this one, and any workers.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids = vec![std::process::id()];
+        if let Listeners::Workers(workers) = self {
+            pids.extend(workers.iter().filter_map(WorkerGroup::pid));
+        }
+        pids
+    }
+
     /// Stops every listener and returns what they all measured.
     pub async fn finish(self) -> anyhow::Result<GroupStats> {
         match self {

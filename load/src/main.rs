@@ -10,10 +10,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use pipehub_load::busy::BusyClock;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -26,7 +26,16 @@ async fn main() -> ExitCode {
                 && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
         )
         .init();
-    match cli::run(args).await {
+    // One thread, whose clock tells how busy the publishers (which run on it) were.
+    let clock = BusyClock::new();
+    let runtime = match clock.runtime() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            cli::notice(format_args!("error: could not start a runtime: {err}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(args, clock)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             cli::notice(format_args!("error: {err:#}"));

@@ -21,6 +21,7 @@ use crate::report::{
 };
 use crate::spread::Hubs;
 use crate::stats::GroupStats;
+use crate::tool::{self, ToolSample};
 use crate::{payload, report};
 
 /// How long the target gets to settle after the last listener connected, before its
@@ -49,6 +50,9 @@ struct Published {
     messages: u64,
     sent: Vec<Sent>,
     window: u64,
+    /// The tool's clocks when measuring started, when the publishers were done, and when
+    /// the listeners were.
+    tool: [ToolSample; 3],
 }
 
 async fn measure_target(config: &LoadConfig, target: &Target) -> anyhow::Result<RunReport> {
@@ -132,17 +136,36 @@ async fn publish(
     let Some(first) = publishers.first_mut() else {
         anyhow::bail!("no publisher");
     };
+    let max = first.max_message_len();
+    anyhow::ensure!(
+        config.size <= max,
+        "--size {} is more than the {} at {} takes from a publisher ({max} bytes)",
+        config.size,
+        target.kind.describe(),
+        target.endpoint
+    );
     warm_up::run(config, first, run, &groups).await?;
 
     process.cpu_measuring_start = target.cpu_seconds();
     let rss_peak = RssPeak::start(target.pid);
-    let result = measure_and_drain(config, &mut publishers, window, run, &groups, advanced).await;
+    let pids = listeners.pids();
+    let result = measure_and_drain(
+        config,
+        &mut publishers,
+        window,
+        run,
+        &groups,
+        advanced,
+        &pids,
+    )
+    .await;
     process.rss_peak = rss_peak.finish().await;
-    let sent = result?;
+    let (sent, tool) = result?;
     Ok(Published {
         messages: sent.iter().map(|s| s.messages).sum(),
         sent,
         window,
+        tool,
     })
 }
 
@@ -153,13 +176,18 @@ async fn measure_and_drain(
     run: u32,
     groups: &[Arc<Counters>],
     advanced: &Arc<Notify>,
-) -> anyhow::Result<Vec<Sent>> {
+    pids: &[u32],
+) -> anyhow::Result<(Vec<Sent>, [ToolSample; 3])> {
+    let clock = config.publisher_clock.as_ref();
+    let start = ToolSample::now(groups, clock, pids);
     let sent = measuring::run(config, publishers, window, run, groups, advanced).await?;
+    let published_at = ToolSample::now(groups, clock, pids);
     let published = sent.iter().map(|s| s.messages).sum();
     if let Some(first) = publishers.first_mut() {
         draining::run(config, first, published, run, groups).await?;
     }
-    Ok(sent)
+    let end = ToolSample::now(groups, clock, pids);
+    Ok((sent, [start, published_at, end]))
 }
 
 /// The flow-control window: `--window`, or half the target's queue.
@@ -191,6 +219,20 @@ fn run_report(
     };
     let seconds = span(first_send, stats.last_receive_ns);
     let publish_seconds = span(first_send, last_send);
+    let per_second = report::per_second(stats.received, seconds);
+    let cpu_measuring = process
+        .cpu_measuring_start
+        .zip(process.cpu_end)
+        .map(|(a, b)| b - a);
+    let [start, published_at, end] = &published.tool;
+    let tool = tool::report(
+        start,
+        published_at,
+        end,
+        per_second,
+        cpu_measuring,
+        config.rate > 0.0,
+    );
     let bytes_per_idle_listener = process
         .rss_empty
         .zip(process.rss_idle)
@@ -207,7 +249,7 @@ fn run_report(
             expected,
             delivered: stats.received,
             seconds,
-            per_second: report::per_second(stats.received, seconds),
+            per_second,
             publish_seconds,
             messages_per_second: report::per_second(published.messages, publish_seconds),
             window: published.window,
@@ -228,11 +270,9 @@ fn run_report(
             bytes_per_idle_listener,
         },
         cpu: CpuReport {
-            measuring_seconds: process
-                .cpu_measuring_start
-                .zip(process.cpu_end)
-                .map(|(a, b)| b - a),
+            measuring_seconds: cpu_measuring,
             total_seconds: process.cpu_start.zip(process.cpu_end).map(|(a, b)| b - a),
         },
+        tool,
     }
 }

@@ -190,6 +190,11 @@ impl WorkerGroup {
         })
     }
 
+    /// The worker's process ID, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The worker's latest counts.
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters

@@ -113,6 +113,81 @@ pub struct RunReport {
     pub latency_us: LatencyReport,
     pub memory: MemoryReport,
     pub cpu: CpuReport,
+    /// How hard the load tool itself worked, and which side set the pace.
+    pub tool: ToolReport,
+}
+
+/// The load tool's own work while measuring, so that a figure the tool could not go past
+/// is never reported as the target's.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolReport {
+    /// Receiver threads, over every listener process.
+    pub receiver_threads: u64,
+    /// The share of the measuring time (first send to the last listener done) the
+    /// receiver threads had data to read, on average: 1 means they never caught up.
+    pub receivers_busy: Option<f64>,
+    /// What the receivers could have taken, had they been busy all the time:
+    /// `delivery.per_second / receivers_busy`. An estimate of the tool's ceiling.
+    pub receiver_ceiling_per_second: Option<f64>,
+    /// The share of the publishing time the publishers' thread had work, rather than
+    /// waiting for the window, the rate, or the target to take its writes.
+    pub publisher_busy: Option<f64>,
+    /// The target's CPU time while measuring, as a share of one core (1: one core
+    /// flat out; more for a target with several threads).
+    pub target_cores: Option<f64>,
+    /// CPU time of the load tool's processes while measuring (Linux).
+    pub cpu_seconds: Option<f64>,
+    /// Which side set the pace of this run.
+    pub limit: Limit,
+}
+
+/// The side that set the pace of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// The target (the hub, or the raw baseline): the figure is its own.
+    Target,
+    /// The tool's receivers never caught up: the target may be faster than the figure.
+    Receivers,
+    /// The tool's publishers never waited: the target took messages as fast as they
+    /// came, and may take more.
+    Publisher,
+    /// `--rate` set the pace; nobody was saturated.
+    Rate,
+}
+
+/// A share of the time at or above which a thread counts as saturated.
+pub const SATURATED: f64 = 0.9;
+
+impl Limit {
+    /// Which side set the pace, from how busy the tool's threads were.
+    pub fn judge(receivers_busy: Option<f64>, publisher_busy: Option<f64>, paced: bool) -> Limit {
+        if receivers_busy.is_some_and(|busy| busy >= SATURATED) {
+            Limit::Receivers
+        } else if publisher_busy.is_some_and(|busy| busy >= SATURATED) {
+            Limit::Publisher
+        } else if paced {
+            Limit::Rate
+        } else {
+            Limit::Target
+        }
+    }
+
+    /// Whether the figure is the tool's limit rather than the target's.
+    pub fn is_tool(self) -> bool {
+        matches!(self, Limit::Receivers | Limit::Publisher)
+    }
+
+    /// The side, for a table cell: `hub`, `raw baseline`, `receivers`, `publisher`,
+    /// `--rate`.
+    pub fn describe(self, target: TargetKind) -> &'static str {
+        match self {
+            Limit::Target => target.describe(),
+            Limit::Receivers => "tool: receivers",
+            Limit::Publisher => "tool: publisher",
+            Limit::Rate => "--rate",
+        }
+    }
 }
 
 /// The connecting phase.
@@ -303,6 +378,9 @@ impl Report {
             self.point_lines()
         };
         out.push_str(&align(&lines));
+        for (clients, run) in self.runs().filter(|(_, run)| run.tool.limit.is_tool()) {
+            let _ = writeln!(out, "{}", tool_limit_note(clients, run));
+        }
         for point in &self.points {
             for run in &point.runs {
                 for error in &run.loss.errors {
@@ -333,8 +411,20 @@ impl Report {
                     count(r.delivery.expected)
                 )
             }),
-            Row::new("deliveries/s", |r| count(r.delivery.per_second as u64))
-                .ratio(|r| r.deliveries_per_second),
+            Row::new("deliveries/s", deliveries_cell).ratio(|r| r.deliveries_per_second),
+            Row::new("  limit", |r| r.tool.limit.describe(r.target).to_owned()),
+            Row::new("  receivers busy", |r| percent(r.tool.receivers_busy)),
+            Row::new("  receiver ceiling", |r| {
+                r.tool
+                    .receiver_ceiling_per_second
+                    .map_or("-".to_owned(), |c| format!("~{:.1} M/s", c / 1e6))
+            }),
+            Row::new("  publisher busy", |r| percent(r.tool.publisher_busy)),
+            Row::new("  target CPU", |r| {
+                r.tool
+                    .target_cores
+                    .map_or("-".to_owned(), |c| format!("{:.0} % of a core", c * 100.0))
+            }),
             Row::new("lost", |r| count(r.loss.lost)),
             Row::new("  lagged (announced)", |r| count(r.loss.lagged)),
             Row::new("  unexplained gaps", |r| count(r.loss.unexplained_gaps)),
@@ -359,6 +449,7 @@ impl Report {
             Row::new("CPU while measuring", |r| cpu_time(r.cpu.measuring_seconds))
                 .ratio(|r| r.cpu_measuring_seconds),
             Row::new("CPU in total", |r| cpu_time(r.cpu.total_seconds)),
+            Row::new("load tool CPU, measuring", |r| cpu_time(r.tool.cpu_seconds)),
         ];
         let mut header = vec!["".to_owned()];
         for point in &self.points {
@@ -397,6 +488,7 @@ impl Report {
             "max",
             "RSS/listener",
             "CPU",
+            "limit",
         ];
         let mut lines = vec![header.iter().map(|h| (*h).to_owned()).collect()];
         for (clients, run) in self.runs() {
@@ -411,7 +503,7 @@ impl Report {
                 run.target.name().to_owned(),
                 count(clients),
                 format!("{}/s", count(run.connect.per_second as u64)),
-                count(run.delivery.per_second as u64),
+                deliveries_cell(run),
                 ratio,
                 count(run.loss.lost),
                 micros(run.latency_us.p50),
@@ -423,6 +515,7 @@ impl Report {
                         format!("{} B", count(b.max(0.0) as u64))
                     }),
                 cpu_time(run.cpu.measuring_seconds),
+                run.tool.limit.describe(run.target).to_owned(),
             ]);
         }
         lines
@@ -434,6 +527,42 @@ impl Report {
             .iter()
             .flat_map(|point| point.runs.iter().map(move |run| (point.clients, run)))
     }
+}
+
+/// Deliveries per second, marked `*` when the load tool, not the target, was the limit.
+pub(crate) fn deliveries_cell(run: &RunReport) -> String {
+    let figure = count(run.delivery.per_second as u64);
+    if run.tool.limit.is_tool() {
+        format!("{figure} *")
+    } else {
+        figure
+    }
+}
+
+/// The sentence under the table for a run the load tool itself held back.
+pub(crate) fn tool_limit_note(clients: u64, run: &RunReport) -> String {
+    let figure = count(run.delivery.per_second as u64);
+    let who = run.target.describe();
+    match run.tool.limit {
+        Limit::Receivers => format!(
+            "* {who} N={clients}: the load tool's receivers were busy {} of the time, so \
+             {figure} deliveries/s is the tool's limit, not the {who}'s: the {who} may be \
+             faster (more --receiver-threads or --procs, on more cores, would show it)",
+            percent(run.tool.receivers_busy)
+        ),
+        Limit::Publisher => format!(
+            "* {who} N={clients}: the load tool's publishers were busy {} of the time and \
+             the {who} took every message at once, so {figure} deliveries/s is the tool's \
+             limit, not the {who}'s (more --publishers may show more)",
+            percent(run.tool.publisher_busy)
+        ),
+        Limit::Target | Limit::Rate => String::new(),
+    }
+}
+
+/// A share as a whole percentage, `-` when unknown.
+pub(crate) fn percent(share: Option<f64>) -> String {
+    share.map_or("-".to_owned(), |s| format!("{:.0} %", s * 100.0))
 }
 
 /// Lines of cells as text columns: the first left-aligned, the others right-aligned.
@@ -518,6 +647,99 @@ fn cpu_time_in_steps(s: Option<f64>, resolution: f64) -> String {
     }
 }
 
+/// Reports made up for tests, in one place.
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::*;
+    use crate::LoadConfig;
+
+    /// A report of hub runs at `clients` listeners each, delivering 5,000 messages/s.
+    pub fn report(clients: &[u64]) -> Report {
+        let run = RunReport {
+            target: TargetKind::Hub,
+            endpoint: "/tmp/hub.sock".to_owned(),
+            pid: None,
+            hubs: 1,
+            connect: ConnectReport {
+                listeners: 1,
+                seconds: 0.1,
+                per_second: 900.0,
+            },
+            delivery: DeliveryReport {
+                published: 100,
+                expected: 100,
+                delivered: 100,
+                seconds: 0.02,
+                per_second: 5_000.0,
+                publish_seconds: 0.02,
+                messages_per_second: 5_000.0,
+                window: 0,
+            },
+            loss: LossReport {
+                lost: 0,
+                lagged: 0,
+                unexplained_gaps: 0,
+                unfinished_listeners: 0,
+                failed_listeners: 0,
+                errors: Vec::new(),
+            },
+            latency_us: LatencyReport {
+                count: 0,
+                p50: 0,
+                p90: 0,
+                p99: 0,
+                p999: 0,
+                max: 0,
+                mean: 0.0,
+                distribution: Vec::new(),
+            },
+            memory: MemoryReport::default(),
+            cpu: CpuReport::default(),
+            tool: ToolReport {
+                receiver_threads: 2,
+                receivers_busy: Some(0.5),
+                receiver_ceiling_per_second: Some(2e6),
+                publisher_busy: Some(0.1),
+                target_cores: Some(1.0),
+                cpu_seconds: None,
+                limit: Limit::Target,
+            },
+        };
+        Report {
+            tool: "pipehub-client load",
+            version: "0",
+            started_unix_seconds: 0,
+            machine: Machine::this(),
+            config: LoadConfig {
+                clients: clients[0],
+                sweep: clients.to_vec(),
+                procs: 1,
+                receiver_threads: None,
+                publishers: 1,
+                messages: 100,
+                duration_seconds: None,
+                size: 64,
+                rate: 0.0,
+                window: None,
+                endpoint: "/tmp/hub.sock".to_owned(),
+                spread: Vec::new(),
+                spawn_hub: false,
+                hub_args: Vec::new(),
+                baseline_raw: false,
+                connect_concurrency: 64,
+                drain_timeout_seconds: 10.0,
+                warmup_timeout_seconds: 30.0,
+                display: crate::Display::Quiet,
+                publisher_clock: None,
+            },
+            points: clients
+                .iter()
+                .map(|&n| Point::new(n, vec![run.clone()]))
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,6 +762,58 @@ mod tests {
         assert_eq!(cpu_time_in_steps(Some(0.07 - 0.05), tick), "20 ms");
         assert_eq!(cpu_time_in_steps(Some(0.99), tick), "990 ms");
         assert_eq!(cpu_time_in_steps(Some(1.234), tick), "1.23 s");
+    }
+
+    #[test]
+    fn a_saturated_side_of_the_tool_is_named_before_the_target() {
+        assert_eq!(Limit::judge(Some(0.95), Some(0.99), true), Limit::Receivers);
+        assert_eq!(Limit::judge(Some(0.5), Some(0.92), false), Limit::Publisher);
+        assert_eq!(Limit::judge(Some(0.5), Some(0.1), true), Limit::Rate);
+        assert_eq!(Limit::judge(Some(0.89), None, false), Limit::Target);
+        assert_eq!(Limit::judge(None, None, false), Limit::Target);
+    }
+
+    #[test]
+    fn a_figure_the_receivers_held_back_is_marked_and_explained() {
+        let mut report = sample::report(&[1000]);
+        let run = &mut report.points[0].runs[0];
+        run.delivery.per_second = 3_500_000.0;
+        run.tool.receivers_busy = Some(0.97);
+        run.tool.limit = Limit::Receivers;
+        let table = report.table();
+        let figure = table
+            .lines()
+            .find(|line| line.starts_with("deliveries/s"))
+            .unwrap_or_default();
+        assert!(figure.ends_with("3,500,000 *"), "{table}");
+        assert!(
+            table.contains("limit") && table.contains("tool: receivers"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "receivers were busy 97 % of the time, so 3,500,000 deliveries/s \
+                            is the tool's limit, not the hub's"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_figure_the_hub_set_is_not_marked() {
+        let table = sample::report(&[1000]).table();
+        let figure = table
+            .lines()
+            .find(|line| line.starts_with("deliveries/s"))
+            .unwrap_or_default();
+        assert!(figure.ends_with("5,000"), "{table}");
+        assert!(!table.contains('*'), "{table}");
+        assert!(
+            table
+                .lines()
+                .any(|line| line.trim_start().starts_with("limit") && line.ends_with("hub")),
+            "{table}"
+        );
     }
 
     #[test]

@@ -75,6 +75,31 @@ fn assert_complete(run: &Value) {
         CLIENTS * MESSAGES,
         "{target}: latencies"
     );
+    // How hard the tool worked, and who set the pace, for every run.
+    let tool = &run["tool"];
+    assert!(
+        tool["receiver_threads"].as_u64().is_some_and(|t| t >= 1),
+        "{target}: {tool}"
+    );
+    for share in ["receivers_busy", "publisher_busy"] {
+        assert!(
+            tool[share]
+                .as_f64()
+                .is_some_and(|s| (0.0..=1.0).contains(&s)),
+            "{target}: {share} in {tool}"
+        );
+    }
+    let limit = tool["limit"].as_str().unwrap_or_default();
+    assert!(
+        ["target", "receivers", "publisher", "rate"].contains(&limit),
+        "{target}: {tool}"
+    );
+    if tool["receivers_busy"]
+        .as_f64()
+        .is_some_and(|busy| busy >= 0.9)
+    {
+        assert_eq!(limit, "receivers", "{target}: {tool}");
+    }
 }
 
 #[test]
@@ -94,6 +119,22 @@ fn load_against_a_spawned_hub_delivers_everything() {
         assert!(memory["bytes_per_idle_listener"].is_number());
         assert!(runs[0]["cpu"]["total_seconds"].is_number());
     }
+}
+
+#[test]
+fn a_paced_run_says_the_rate_set_the_pace_not_the_tool() {
+    // 200 messages at 400/s: half a second in which nobody is saturated.
+    let report = run_load(&["--rate", "400"]);
+    let run = &report["points"][0]["runs"][0];
+    assert_complete(run);
+    let tool = &run["tool"];
+    assert_eq!(tool["limit"], "rate", "{tool}");
+    assert!(
+        tool["receivers_busy"]
+            .as_f64()
+            .is_some_and(|busy| busy < 0.5),
+        "{tool}"
+    );
 }
 
 #[test]

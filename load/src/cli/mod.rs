@@ -8,9 +8,11 @@ mod run;
 use std::fmt::Display;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use pipehub_client::ClientError;
+use pipehub_load::busy::BusyClock;
 use pipehub_load::procs::{self, WorkerSpec};
 
 /// The program behind `pipehub-client load`; run that instead (`pipehub-client load
@@ -64,11 +66,11 @@ pub struct WorkerArgs {
     pub spread: Vec<String>,
 }
 
-/// Runs the command `cli` names.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command `cli` names, on the runtime whose busy clock is `clock`.
+pub async fn run(cli: Cli, clock: Arc<BusyClock>) -> anyhow::Result<()> {
     let endpoint = cli.endpoint;
     match cli.command {
-        Command::Run { args } => run::run(&endpoint, &args).await,
+        Command::Run { args } => run::run(&endpoint, &args, clock).await,
         Command::Worker(args) => {
             procs::run_worker(WorkerSpec {
                 endpoint,

@@ -2,14 +2,17 @@
 //! into a [`LoadConfig`], prints the table on stdout and writes the JSON and HTML
 //! reports.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use pipehub_client::load_command::{Baseline, LoadArgs};
+use pipehub_load::busy::BusyClock;
 use pipehub_load::{self as load, Display, LoadConfig};
 
 use super::notice;
 
 /// Runs the load test the handed-over `args` describe.
-pub async fn run(endpoint: &str, args: &str) -> anyhow::Result<()> {
+pub async fn run(endpoint: &str, args: &str, clock: Arc<BusyClock>) -> anyhow::Result<()> {
     let args = LoadArgs::from_handoff(args).context(
         "pipehub-load does not understand the arguments pipehub-client handed over; are \
          both from the same build?",
@@ -40,6 +43,7 @@ pub async fn run(endpoint: &str, args: &str) -> anyhow::Result<()> {
         drain_timeout_seconds: args.drain_timeout,
         warmup_timeout_seconds: args.warmup_timeout,
         display: Display::detect(),
+        publisher_clock: Some(clock),
     };
     let report = load::run(config).await?;
     print!("{}", report.table());
