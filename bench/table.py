@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders load-tool JSON reports as the markdown tables of docs/performance.md.
 
-    bench/table.py throughput DIR   # the grid written by bench/fanout.sh
+    bench/table.py throughput DIR   # the grid written by bench/fanout.sh, medians of its runs
     bench/table.py latency DIR      # the repeats written by bench/latency.sh
 """
 import json
@@ -20,34 +20,79 @@ def mega(x):
     return f"{x / 1e6:.2f} M"
 
 
+def check_lines(path):
+    """The independent harness's lines in PATH: {"raw": deliveries/s, "hub": deliveries/s}."""
+    found = {}
+    for line in path.read_text().split("\n"):
+        fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+        if line and "deliveries_per_s" in fields:
+            found[line.split()[0]] = float(fields["deliveries_per_s"])
+    return found
+
+
+def limit(run):
+    tool = run.get("tool") or {}
+    return {"target": run["target"], "receivers": "tool: receivers",
+            "publisher": "tool: publisher", "rate": "rate"}.get(tool.get("limit"), "?")
+
+
 def throughput(out):
-    print("| N | S (bytes) | hub deliveries/s | raw deliveries/s | hub / raw | lost | hub p50 / p99 (ms) | connects/s | hub CPU s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    rows = []
-    for path in out.glob("throughput-*.json"):
+    """Medians over the repeats of bench/fanout.sh, the harness's figures beside them."""
+    points = {}
+    for path in sorted(out.glob("throughput-*.json")):
         for n, s, r in runs(path):
-            rows.append((n, s, r))
-    for n, s, r in sorted(rows, key=lambda row: (row[0], row[1])):
-        hub, raw = r["hub"], r["raw"]
-        ratio = hub["delivery"]["per_second"] / raw["delivery"]["per_second"]
-        lat = hub["latency_us"]
+            points.setdefault((n, s), []).append(r)
+    checks = {}
+    for path in sorted(out.glob("check-*.txt")):
+        _, n, s, _ = path.stem.split("-")
+        checks.setdefault((int(n[1:]), int(s[1:])), []).append(check_lines(path))
+    med = statistics.median
+
+    print("| N | S (bytes) | runs | tool raw (ceiling) | receivers busy, raw | harness raw | tool raw / harness raw | limit, raw |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    for (n, s), rs in sorted(points.items()):
+        raw = [r["raw"] for r in rs]
+        tool_raw = med(x["delivery"]["per_second"] for x in raw)
+        busy = [x["tool"]["receivers_busy"] for x in raw if x["tool"]["receivers_busy"] is not None]
+        harness = [c["raw"] for c in checks.get((n, s), []) if "raw" in c]
+        ratio = f"**{tool_raw / med(harness):.2f}**" if harness else ""
         print(
-            f"| {n:,} | {s:,} | {mega(hub['delivery']['per_second'])} | {mega(raw['delivery']['per_second'])} "
-            f"| **{ratio:.2f}** | {hub['loss']['lost']} | {lat['p50'] / 1000:.1f} / {lat['p99'] / 1000:.1f} "
-            f"| {hub['connect']['per_second']:,.0f} | {hub['cpu']['measuring_seconds']:.2f} |"
+            f"| {n:,} | {s:,} | {len(rs)} | {mega(tool_raw)} | {med(busy) * 100:.0f} % "
+            f"| {mega(med(harness)) if harness else ''} | {ratio} "
+            f"| {', '.join(sorted(set(limit(x) for x in raw)))} |"
+        )
+    print()
+    print("| N | S (bytes) | hub deliveries/s | raw deliveries/s | **hub / raw** (runs) | limit, hub | hub CPU | harness hub | tool hub / harness hub | lost |")
+    print("|---:|---:|---:|---:|---|---|---:|---:|---:|---:|")
+    for (n, s), rs in sorted(points.items()):
+        hub = med(r["hub"]["delivery"]["per_second"] for r in rs)
+        raw = med(r["raw"]["delivery"]["per_second"] for r in rs)
+        ratios = [r["hub"]["delivery"]["per_second"] / r["raw"]["delivery"]["per_second"] for r in rs]
+        cores = [r["hub"]["tool"]["target_cores"] for r in rs if r["hub"]["tool"]["target_cores"] is not None]
+        harness = [c["hub"] for c in checks.get((n, s), []) if "hub" in c]
+        lost = sum(r["hub"]["loss"]["lost"] + r["raw"]["loss"]["lost"] for r in rs)
+        print(
+            f"| {n:,} | {s:,} | {mega(hub)} | {mega(raw)} "
+            f"| **{med(ratios):.2f}** ({', '.join(f'{x:.2f}' for x in ratios)}) "
+            f"| {', '.join(sorted(set(limit(r['hub']) for r in rs)))} "
+            f"| {med(cores) * 100:.0f} % of a core | {mega(med(harness)) if harness else ''} "
+            f"| {f'{hub / med(harness):.2f}' if harness else ''} | {lost} |"
         )
     print()
     print("| N | hub RSS, no clients | hub RSS, N idle listeners | bytes per idle listener (hub) | (raw) |")
     print("|---:|---:|---:|---:|---:|")
     seen = set()
-    for n, s, r in sorted(rows, key=lambda row: (row[0], row[1])):
+    for (n, s), rs in sorted(points.items()):
         if n in seen or n < 100:
             continue
         seen.add(n)
-        hub, raw = r["hub"]["memory"], r["raw"]["memory"]
+        hub = [r["hub"]["memory"] for r in rs]
+        raw = [r["raw"]["memory"] for r in rs]
         print(
-            f"| {n:,} | {hub['rss_empty_bytes'] / 2**20:.1f} MiB | {hub['rss_idle_bytes'] / 2**20:.1f} MiB "
-            f"| **{hub['bytes_per_idle_listener']:,.0f} B** | {raw['bytes_per_idle_listener']:,.0f} B |"
+            f"| {n:,} | {med(m['rss_empty_bytes'] for m in hub) / 2**20:.1f} MiB "
+            f"| {med(m['rss_idle_bytes'] for m in hub) / 2**20:.1f} MiB "
+            f"| **{med(m['bytes_per_idle_listener'] for m in hub):,.0f} B** "
+            f"| {med(m['bytes_per_idle_listener'] for m in raw):,.0f} B |"
         )
 
 
