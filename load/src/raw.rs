@@ -16,7 +16,11 @@
 //! deliveries per second are compared with.
 //!
 //! It runs as its own process (`pipehub-load --endpoint PATH raw-fanout`), so the load
-//! command measures it from outside exactly as it measures a hub.
+//! command measures it from outside exactly as it measures a hub, with the same
+//! receivers: the raw run is the load tool's own ceiling on this machine. That it is a
+//! real upper bound is checked, not assumed: `bench/fanout.sh` runs an independent
+//! batched fan-out in C (`bench/fanout-check.c`) beside it, and docs/performance.md
+//! gives both.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
