@@ -69,11 +69,21 @@ impl Flow {
             .unwrap_or(u64::MAX)
     }
 
-    /// Waits until the slowest listener is less than a window behind `sent`. Returns the
-    /// minimum seen.
-    async fn wait_for_room(&self, sent: u64, connection: &mut Connection) -> anyhow::Result<u64> {
+    /// Room in the window after `sent` messages: how many more may go now.
+    fn room(&self, sent: u64, min: u64) -> u64 {
+        self.window.saturating_sub(sent.saturating_sub(min))
+    }
+
+    /// Waits until the slowest listener is far enough behind `sent` to leave room for
+    /// `wanted` messages. Returns the minimum seen.
+    async fn wait_for_room(
+        &self,
+        sent: u64,
+        wanted: u64,
+        connection: &mut Connection,
+    ) -> anyhow::Result<u64> {
         let mut min = self.min_received();
-        if sent.saturating_sub(min) < self.window {
+        if self.room(sent, min) >= wanted {
             return Ok(min);
         }
         connection.flush().await?;
@@ -87,7 +97,7 @@ impl Flow {
                 last_progress = Instant::now();
                 min = now_min;
             }
-            if sent.saturating_sub(min) < self.window {
+            if self.room(sent, min) >= wanted {
                 return Ok(min);
             }
             if last_progress.elapsed() > STALL_TIMEOUT {
@@ -189,13 +199,20 @@ pub async fn publish(
             batch = batch.min(due - sent.messages);
         }
         if flow.window > 0 {
+            // Room for a whole batch (or half the window, if that is less), not for
+            // whatever the slowest listener just made: a publisher that filled every
+            // small gap would send batches of a few messages, and a fan-out that writes
+            // what comes as it comes would then spend a system call per listener on each
+            // (the silly window syndrome), measuring the workload's ping-pong rather than
+            // the target's throughput.
+            let wanted = batch.min(flow.window.div_ceil(2));
             let total = flow.sent.load(Relaxed);
-            let ahead = total.saturating_sub(flow.min_received());
-            if ahead >= flow.window {
-                flow.wait_for_room(total, connection).await?;
+            let room = flow.room(total, flow.min_received());
+            if room < wanted {
+                flow.wait_for_room(total, wanted, connection).await?;
                 continue;
             }
-            batch = batch.min(flow.window - ahead);
+            batch = batch.min(room);
         }
         // Claimed before the first await, so that publishers sharing this thread never
         // fill the same room twice.
