@@ -8,6 +8,7 @@
 # Environment: CLIENTS ["100 1000 10000"], REPEAT [5], SECONDS_PER_RUN [5], EXTRA [].
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/machine.sh
 CLIENTS=${CLIENTS:-"100 1000 10000"}
 REPEAT=${REPEAT:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
@@ -15,6 +16,8 @@ EXTRA=${EXTRA:-}
 out=${1:-bench/results/latency-$(date -u +%Y%m%dT%H%M%SZ)}
 cargo build --release --quiet --bins
 mkdir -p "$out"
+wait_for_quiet
+machine_info > "$out/machine.txt"
 for n in $CLIENTS; do
   rate=$((100000 / n))
   for i in $(seq "$REPEAT"); do
@@ -25,4 +28,5 @@ for n in $CLIENTS; do
       >/dev/null
   done
 done
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" >> "$out/machine.txt"
 python3 bench/table.py latency "$out"
