@@ -11,8 +11,9 @@
 //! It measures the hub, not itself. Its listeners open their sessions with the same
 //! [`Connection`] handshake as `pipehub-client listen`, then the [`receiver`] threads read
 //! them in large blocks and count the frames in place, checking every sequence number,
-//! for far less work per delivery than the hub does to make it; its publishers send in
-//! batches. Where the tool still was the limit of a run, the report says so.
+//! for less work per delivery than the hub spends making it (docs/performance.md has
+//! both); its publishers send in batches. Where the tool still was the limit of a run,
+//! the report says so.
 //!
 //! A run goes through four phases for each target ([`measure`], [`phases`]):
 //! 1. **connecting** N listeners (throttled handshakes; clients per second);
@@ -30,7 +31,8 @@
 //! - [`payload`]: the header every load message carries (send time, kind, run ID);
 //! - [`listeners`]: the listeners of a run, as the phases see them: [`receiver`]
 //!   threads in this process, [`procs`] in `--procs` worker processes, and their live
-//!   [`counters`]; [`busy`]: how busy the tool's threads were;
+//!   [`counters`]; [`busy`]: how busy the tool's threads were, and [`tool`]: which side
+//!   of a run set its pace;
 //! - [`publisher`]: markers, measured messages, flow control;
 //! - [`spread`]: which hub each listener connects to, with `--spread` over bridged hubs;
 //! - [`hub_proc`]: the target process, spawned or found, measured through `/proc`;
