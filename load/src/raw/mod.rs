@@ -7,7 +7,7 @@
 //! registry, no history, no text listeners, no `LAGGED` (a listener that falls far
 //! behind holds everyone up instead of losing messages).
 //!
-//! The fan-out is one writer thread ([`writer`]) and one log: publishers append encoded
+//! The fan-out is one writer thread (`writer.rs`) and one log: publishers append encoded
 //! frames to the log, and the writer, pass after pass, writes each listener everything
 //! it has not had yet with one vectored `write` straight from the log, however many
 //! messages that is, and a listener is nothing but its socket and its place in the log.
