@@ -9,7 +9,11 @@ use crate::cli::{Cli, EXIT_CODES};
 
 /// Writes the completion script for `shell` to stdout.
 pub fn completions(shell: clap_complete::Shell) -> ExitCode {
-    pipehub_manual::completions(Cli::command(), "pipehub", shell)
+    done(pipehub_manual::completions(
+        Cli::command(),
+        "pipehub",
+        shell,
+    ))
 }
 
 /// Writes the manual page to stdout. The same page for everyone: the default endpoint as
@@ -18,5 +22,15 @@ pub fn man() -> ExitCode {
     let command = Cli::command().mut_arg("endpoint", |arg| {
         arg.default_value(pipehub_protocol::endpoint::DEFAULT_DESCRIPTION)
     });
-    pipehub_manual::man(command, EXIT_CODES)
+    done(pipehub_manual::man(command, EXIT_CODES))
+}
+
+fn done(written: std::io::Result<()>) -> ExitCode {
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("pipehub: error: could not write the page or script to stdout: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

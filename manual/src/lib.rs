@@ -8,10 +8,7 @@
 //! nothing refers to pages that do not exist. clap_mangen renders each part; this crate
 //! only puts them under the page's own headings.
 
-use std::{
-    io::{self, Write},
-    process::ExitCode,
-};
+use std::io::{self, Write};
 
 use clap::{Args, Command};
 use clap_complete::Shell;
@@ -31,37 +28,27 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {}
 
-/// Writes `program`'s completion script for `shell` to stdout. Returns the exit code:
-/// success also when the reader went away early (`| head`).
-pub fn completions(mut command: Command, program: &str, shell: Shell) -> ExitCode {
+/// Writes `program`'s completion script for `shell` to stdout. A reader that went away
+/// early (`| head`) is not an error.
+pub fn completions(mut command: Command, program: &str, shell: Shell) -> io::Result<()> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, program, &mut script);
-    write_out(program, &script)
+    write_out(&script)
 }
 
 /// Writes `command`'s manual page to stdout, with `exit_codes` (the text `--help` ends
-/// with, "Exit codes:" and one line per code) as its EXIT STATUS section.
-pub fn man(command: Command, exit_codes: &str) -> ExitCode {
-    let program = command.get_name().to_owned();
-    match page(command, exit_codes) {
-        Ok(page) => write_out(&program, page.as_bytes()),
-        Err(err) => {
-            eprintln!("{program}: error: cannot render the manual page: {err}");
-            ExitCode::FAILURE
-        }
-    }
+/// with, "Exit codes:" and one line per code) as its EXIT STATUS section. A reader that
+/// went away early (`| head`) is not an error.
+pub fn man(command: Command, exit_codes: &str) -> io::Result<()> {
+    write_out(page(command, exit_codes)?.as_bytes())
 }
 
-fn write_out(program: &str, bytes: &[u8]) -> ExitCode {
+fn write_out(bytes: &[u8]) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
         // A reader that went away (`man | head`) took what it wanted.
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("{program}: error: could not write to stdout: {err}");
-            ExitCode::FAILURE
-        }
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        result => result,
     }
 }
 

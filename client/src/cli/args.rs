@@ -53,8 +53,16 @@ pub enum Command {
     Send(SendArgs),
     Load(pipehub_client::load_command::LoadArgs),
     Status(super::status::StatusArgs),
-    Completions(super::manual::CompletionsArgs),
-    Man(super::manual::ManArgs),
+    /// Print a shell completion script to stdout
+    ///
+    /// For example: pipehub-client completions bash > ~/.local/share/bash-completion/completions/pipehub-client
+    Completions(pipehub_manual::CompletionsArgs),
+    /// Print the manual page (roff) to stdout
+    ///
+    /// One page with every command and its options.
+    ///
+    /// For example: pipehub-client man > ~/.local/share/man/man1/pipehub-client.1
+    Man(pipehub_manual::ManArgs),
 }
 
 /// Print every message the hub broadcasts, one per line, until the hub says BYE
