@@ -14,40 +14,8 @@ pub const SPARE_FDS: u64 = 64;
 
 /// The soft and hard limit on open files after raising the soft one as far as allowed;
 /// `None` where the platform has no such limit (Windows) or it cannot be read.
-#[cfg(unix)]
 pub fn raise_nofile() -> Option<(u64, u64)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass, nothing else.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let mut raised = limit;
-        raised.rlim_cur = limit.rlim_max;
-        // SAFETY: setrlimit only reads the struct we pass.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
-        } else {
-            // macOS refuses RLIM_INFINITY as a soft limit; OPEN_MAX is its real ceiling.
-            raised.rlim_cur = limit.rlim_max.min(10_240);
-            // SAFETY: as above.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                limit = raised;
-            }
-        }
-    }
-    // `rlim_t` is `u64` on Linux and macOS, not on every Unix.
-    #[allow(clippy::unnecessary_cast)]
-    Some((limit.rlim_cur as u64, limit.rlim_max as u64))
-}
-
-/// The soft and hard limit on open files: none on this platform.
-#[cfg(not(unix))]
-pub fn raise_nofile() -> Option<(u64, u64)> {
-    None
+    pipehub_protocol::os::raise_open_file_limit()
 }
 
 /// Checks that a process needing `needed` descriptors fits `limit` (soft, hard); the
