@@ -21,7 +21,7 @@ use std::{
 
 use pipehub::{
     Console, ConsoleOptions, Hub, console::LogRoute, console::Printer, console::Style,
-    console::Tone, server, transport::Listener,
+    console::Tone, platform, server, transport::Listener,
 };
 use pipehub_protocol::endpoint;
 use tokio_util::sync::CancellationToken;
@@ -130,28 +130,9 @@ struct DemoPlace {
 }
 
 impl DemoPlace {
-    #[cfg(unix)]
     fn new() -> std::io::Result<DemoPlace> {
-        use std::os::unix::fs::DirBuilderExt;
-        // Only this user may enter it; a name nobody else can have picked.
-        let dir = std::env::temp_dir().join(format!(
-            "pipehub-demo-{}-{:016x}",
-            std::process::id(),
-            getrandom::u64().unwrap_or_default()
-        ));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        Ok(DemoPlace {
-            endpoint: dir.join("hub.sock").display().to_string(),
-            dir: Some(dir),
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn new() -> std::io::Result<DemoPlace> {
-        Ok(DemoPlace {
-            endpoint: endpoint::resolve(&format!("pipehub-demo-{}", std::process::id())),
-            dir: None,
-        })
+        let (endpoint, dir) = platform::private_endpoint("pipehub-demo")?;
+        Ok(DemoPlace { endpoint, dir })
     }
 }
 
@@ -264,11 +245,7 @@ fn spawn_listener(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        command.process_group(0);
-    }
+    platform::own_process_group(&mut command);
     let mut child = command.spawn()?;
     let (done, outputs_done) = mpsc::channel();
     let streams: [Option<Box<dyn Read + Send>>; 2] = [

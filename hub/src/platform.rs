@@ -1,6 +1,7 @@
 //! What the hub does differently on each platform, besides its endpoint (`transport`):
-//! signals, the open-file limit, the host's name, the terminal's mode. The rest of the
-//! hub calls these and needs no `#[cfg]` of its own.
+//! signals, the open-file limit, the host's name, the terminal's mode, a private place
+//! for an endpoint, process groups. The rest of the hub calls these and needs no `#[cfg]`
+//! of its own (but `activation`, which is systemd's socket passing, Unix by nature).
 
 /// Raises the limit on open files as far as it goes, so the hub can hold as many clients
 /// as the system allows, and says what that capacity is when it is below `max_clients`.
@@ -90,4 +91,81 @@ pub fn host_name() -> String {
     #[cfg(not(unix))]
     let name = std::env::var("COMPUTERNAME").unwrap_or_default();
     pipehub_protocol::truncate_utf8(&name, pipehub_protocol::MAX_NAME_LEN).to_owned()
+}
+
+/// The terminal's mode (termios) before the console's line editor changed it, to put
+/// back if the hub stops while the editor has it.
+#[cfg(unix)]
+pub struct TerminalMode(libc::termios);
+
+#[cfg(unix)]
+impl TerminalMode {
+    /// The mode of the terminal on stdin now, if there is one to save.
+    pub fn capture() -> Option<TerminalMode> {
+        // SAFETY: tcgetattr writes a termios for fd 0 into the struct it is given; it is
+        // used only if the call succeeds.
+        unsafe {
+            let mut mode: libc::termios = std::mem::zeroed();
+            (libc::tcgetattr(libc::STDIN_FILENO, &mut mode) == 0).then_some(TerminalMode(mode))
+        }
+    }
+
+    /// Puts the saved mode back.
+    pub fn restore(&self) {
+        // SAFETY: tcsetattr only reads the termios it is given.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
+        }
+    }
+}
+
+/// On Windows the editor puts the console mode back whenever a line is read; a hub
+/// stopped while the editor waits leaves the mode to the shell, which sets its own.
+#[cfg(not(unix))]
+pub struct TerminalMode;
+
+#[cfg(not(unix))]
+impl TerminalMode {
+    /// The mode of the terminal on stdin now, if there is one to save.
+    pub fn capture() -> Option<TerminalMode> {
+        None
+    }
+
+    /// Puts the saved mode back.
+    pub fn restore(&self) {}
+}
+
+/// Starts `command` in a process group of its own (Unix), so that a Ctrl-C meant for the
+/// hub's terminal reaches the hub alone, which then stops its children in order.
+pub fn own_process_group(command: &mut std::process::Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    #[cfg(not(unix))]
+    let _ = command;
+}
+
+/// A private place to serve an endpoint for a while, such as the demo's: on Unix a fresh
+/// directory only this user may enter (`prefix`, the process ID and 64 random bits; give
+/// it back with [`std::fs::remove_dir_all`]) and the socket path in it; on Windows a pipe
+/// name of this process's own, and no directory.
+pub fn private_endpoint(prefix: &str) -> std::io::Result<(String, Option<std::path::PathBuf>)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{:016x}",
+            std::process::id(),
+            getrandom::u64().unwrap_or_default()
+        ));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        Ok((dir.join("hub.sock").display().to_string(), Some(dir)))
+    }
+    #[cfg(not(unix))]
+    {
+        let name = format!("{prefix}-{}", std::process::id());
+        Ok((pipehub_protocol::endpoint::resolve(&name), None))
+    }
 }

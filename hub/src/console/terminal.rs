@@ -29,7 +29,7 @@ use super::{
     printer::{Printer, Sink},
     style::{Style, Tone},
 };
-use crate::hub::Hub;
+use crate::{hub::Hub, platform::TerminalMode};
 
 /// The prompt.
 pub const PROMPT: &str = "pipehub> ";
@@ -39,7 +39,7 @@ const HISTORY: usize = 1000;
 
 /// The running editor.
 pub(super) struct Session {
-    saved: Option<SavedMode>,
+    saved: Option<TerminalMode>,
     /// Whether the editor is waiting for a line (the terminal is in raw mode).
     reading: Arc<AtomicBool>,
 }
@@ -67,7 +67,7 @@ pub(super) fn start(
         style,
         gate,
     } = start;
-    let saved = SavedMode::capture();
+    let saved = TerminalMode::capture();
     let reading = Arc::new(AtomicBool::new(false));
     let (ready, editor_printer) = mpsc::channel();
     // The gate goes to the editor thread once the editor is there; until then it can be
@@ -196,41 +196,4 @@ impl Session {
             let _ = stdout.flush();
         }
     }
-}
-
-/// The terminal's mode (termios) before the editor changed it.
-#[cfg(unix)]
-struct SavedMode(libc::termios);
-
-#[cfg(unix)]
-impl SavedMode {
-    fn capture() -> Option<SavedMode> {
-        // SAFETY: tcgetattr writes a termios for fd 0 into the struct it is given; it is
-        // used only if the call succeeds.
-        unsafe {
-            let mut mode: libc::termios = std::mem::zeroed();
-            (libc::tcgetattr(libc::STDIN_FILENO, &mut mode) == 0).then_some(SavedMode(mode))
-        }
-    }
-
-    fn restore(&self) {
-        // SAFETY: tcsetattr only reads the termios it is given.
-        unsafe {
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
-        }
-    }
-}
-
-/// On Windows the editor puts the console mode back whenever a line is read; a hub
-/// stopped while the editor waits leaves the mode to the shell, which sets its own.
-#[cfg(not(unix))]
-struct SavedMode;
-
-#[cfg(not(unix))]
-impl SavedMode {
-    fn capture() -> Option<SavedMode> {
-        None
-    }
-
-    fn restore(&self) {}
 }
