@@ -33,5 +33,23 @@ pub use error::ClientError;
 pub use output::Format;
 pub use seq::{Gap, SeqTracker};
 
+/// Sends this program's log to stderr: `warn` and worse unless `RUST_LOG` says otherwise,
+/// coloured only on a terminal and never when `NO_COLOR` is set (no-color.org). The one
+/// setup of `pipehub-client` and `pipehub-load`.
+pub fn log_to_stderr() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+        )
+        .init();
+}
+
 /// The protocol crate, re-exported so users of this library name the same types.
 pub use pipehub_protocol as protocol;
