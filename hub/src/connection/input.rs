@@ -9,11 +9,11 @@ use bytes::{Bytes, BytesMut};
 use pipehub_protocol::{ErrorCode, Frame, FrameType, ProtocolError};
 use tokio_util::codec::Decoder;
 
-use super::{Connection, End, READ_CHUNK, ToOperator};
+use super::{Connection, End, READ_CHUNK};
 use crate::{event::ConsoleEvent, registry::ClientKind, transport};
 use std::time::Instant;
 
-use super::operator_pace::OperatorPace;
+use super::operator_pace::ToOperator;
 use crate::{
     partial::{FREE_PARTIAL, frame_in_progress},
     registry::clock_us,
@@ -200,28 +200,21 @@ impl Connection {
             return;
         }
         let now = Instant::now();
-        let to_operator = self.to_operator.get_or_insert_with(|| {
-            Box::new(ToOperator {
-                pace: OperatorPace::new(per_second, now),
-                due: None,
-            })
-        });
-        if let Some(due) = to_operator.pace.take(now) {
-            to_operator.due = Some(Box::pin(tokio::time::sleep_until(due.into())));
-            if !to_operator.pace.told {
-                to_operator.pace.told = true;
-                self.hub.show_event(ConsoleEvent::Slowed {
-                    id: self.id,
-                    name: name.to_owned(),
-                    per_second,
-                });
-            }
+        let to_operator = self
+            .to_operator
+            .get_or_insert_with(|| Box::new(ToOperator::new(per_second, now)));
+        if to_operator.sent(now) {
+            self.hub.show_event(ConsoleEvent::Slowed {
+                id: self.id,
+                name: name.to_owned(),
+                per_second,
+            });
         }
     }
 
     /// Whether the client waits for its next message to the operator to be due.
     pub(super) fn waits_for_operator(&self) -> bool {
-        self.to_operator.as_ref().is_some_and(|t| t.due.is_some())
+        self.to_operator.as_ref().is_some_and(|t| t.waits())
     }
 
     /// Takes a publisher's message as a broadcast or, when the listeners have no room for

@@ -139,12 +139,6 @@ enum Wake {
     OperatorDue,
 }
 
-/// A client's pace of messages to the operator, and the wait for its next one.
-struct ToOperator {
-    pace: operator_pace::OperatorPace,
-    due: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-}
-
 /// Why a connection ends.
 enum End {
     /// The peer went away, or its socket failed.
@@ -199,7 +193,7 @@ struct Connection {
     reserved: usize,
     /// How fast the client may talk to the operator, once it has; while it must wait for
     /// its next message to be due, it is not read.
-    to_operator: Option<Box<ToOperator>>,
+    to_operator: Option<Box<operator_pace::ToOperator>>,
     /// The sequence number of the next broadcast to send; `None` for a client that
     /// receives no broadcasts.
     cursor: Option<u64>,
@@ -348,7 +342,7 @@ impl Connection {
                 if (idle || paused) && notified.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Ok(Wake::Notified));
                 }
-                if let Some(due) = self.to_operator.as_mut().and_then(|t| t.due.as_mut())
+                if let Some(due) = self.to_operator.as_mut().and_then(|t| t.due())
                     && due.as_mut().poll(cx).is_ready()
                 {
                     return Poll::Ready(Ok(Wake::OperatorDue));
@@ -369,7 +363,7 @@ impl Connection {
                 Wake::Notified => {}
                 Wake::OperatorDue => {
                     if let Some(to_operator) = &mut self.to_operator {
-                        to_operator.due = None;
+                        to_operator.end_wait();
                     }
                     Box::pin(self.consume_input(name)).await?;
                 }

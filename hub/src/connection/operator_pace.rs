@@ -5,7 +5,12 @@
 //! past it is not read until its next message is due, so nothing it sends is dropped; its
 //! own socket holds the rest.
 
-use std::time::{Duration, Instant};
+use std::{
+    pin::Pin,
+    time::{Duration, Instant},
+};
+
+use tokio::time::Sleep;
 
 /// Messages a client may send to the operator at once, before the rate applies.
 pub(crate) const BURST: f64 = 100.0;
@@ -16,8 +21,6 @@ pub(super) struct OperatorPace {
     per_second: f64,
     tokens: f64,
     at: Instant,
-    /// Whether the operator was told this client is being slowed (once per client).
-    pub(super) told: bool,
 }
 
 impl OperatorPace {
@@ -27,7 +30,6 @@ impl OperatorPace {
             per_second: f64::from(per_second.max(1)),
             tokens: BURST,
             at: now,
-            told: false,
         }
     }
 
@@ -38,6 +40,50 @@ impl OperatorPace {
         self.tokens = (self.tokens + refill).min(BURST) - 1.0;
         self.at = now;
         (self.tokens < 0.0).then(|| now + Duration::from_secs_f64(-self.tokens / self.per_second))
+    }
+}
+
+/// One client's pace towards the operator, and the wait for its next message when it
+/// went past it. Made when the client first talks: most never do.
+pub(super) struct ToOperator {
+    pace: OperatorPace,
+    due: Option<Pin<Box<Sleep>>>,
+    /// Whether the operator was told this client is being slowed (once per client).
+    told: bool,
+}
+
+impl ToOperator {
+    pub(super) fn new(per_second: u32, now: Instant) -> Self {
+        ToOperator {
+            pace: OperatorPace::new(per_second, now),
+            due: None,
+            told: false,
+        }
+    }
+
+    /// Counts one message sent at `now`. Returns `true` when the client must now wait for
+    /// its next message and the operator has not been told yet (tell once).
+    pub(super) fn sent(&mut self, now: Instant) -> bool {
+        let Some(due) = self.pace.take(now) else {
+            return false;
+        };
+        self.due = Some(Box::pin(tokio::time::sleep_until(due.into())));
+        !std::mem::replace(&mut self.told, true)
+    }
+
+    /// Whether the client waits for its next message to be due.
+    pub(super) fn waits(&self) -> bool {
+        self.due.is_some()
+    }
+
+    /// The wait for the next message, while there is one.
+    pub(super) fn due(&mut self) -> Option<&mut Pin<Box<Sleep>>> {
+        self.due.as_mut()
+    }
+
+    /// The next message is due: the client may be read again.
+    pub(super) fn end_wait(&mut self) {
+        self.due = None;
     }
 }
 
