@@ -84,6 +84,11 @@ impl PartialFrames {
         }
     }
 
+    /// Forgets `client`, which left while it may have been waiting for room.
+    pub(crate) fn forget(&self, client: &Arc<ClientHandle>) {
+        self.lock().waiting.retain(|w| !Arc::ptr_eq(w, client));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -259,6 +259,7 @@ impl Connection {
             hub.pacer().left(cursor);
         }
         hub.partial().give_back(std::mem::take(&mut self.reserved));
+        hub.partial().forget(&handle);
         self.end_pause();
         self.place = None;
         debug!(kind = kind.name(), name = %client_text(&name), "client left");
