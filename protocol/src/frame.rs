@@ -281,9 +281,10 @@ pub fn broadcast_frame(seq: Seq, sender: ClientId, timestamp_us: u64, body: &[u8
     dst.freeze()
 }
 
-/// Appends one `BROADCAST` frame to `dst`, as [`broadcast_frame`] encodes it.
+/// Appends one `BROADCAST` frame to `dst` (a `BytesMut`, or a `Vec<u8>` a hub packs many
+/// frames into), as [`broadcast_frame`] encodes it.
 pub fn put_broadcast_frame(
-    dst: &mut BytesMut,
+    dst: &mut impl BufMut,
     seq: Seq,
     sender: ClientId,
     timestamp_us: u64,

@@ -49,7 +49,11 @@ pub(super) async fn run(
         let appended = log.appended().notified();
         tokio::pin!(appended);
         appended.as_mut().enable();
-        match log.read(cursor, &mut entries, BATCH, usize::MAX) {
+        // Copies: the entries are sent after the log's lock is let go.
+        let read = log.read(cursor, BATCH, usize::MAX, |entry| {
+            entries.push_back(Bytes::copy_from_slice(entry));
+        });
+        match read {
             Read::Frames(_) => {
                 for entry in entries.drain(..) {
                     publisher.publish(Seq(cursor), entry).await;

@@ -48,11 +48,9 @@ use crate::{
     transport::{self, Stream},
 };
 
-/// Most frames taken from the log for one vectored write.
-const BATCH_FRAMES: usize = 256;
-/// Most bytes taken from the log for one vectored write (at least one frame is taken).
-const BATCH_BYTES: usize = 256 * 1024;
-/// The same for a text listener, whose lines are copies rather than handles into the log.
+/// Most broadcasts made into a text listener's lines at a time.
+const TEXT_BATCH_FRAMES: usize = 256;
+/// Most bytes of broadcasts made into a text listener's lines at a time (at least one).
 const TEXT_BATCH_BYTES: usize = 16 * 1024;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 4096;
@@ -283,10 +281,7 @@ impl Connection {
         // Bytes that arrived with the HELLO.
         Box::pin(self.consume_input(name)).await?;
         loop {
-            if self.out.is_empty() {
-                self.refill();
-            }
-            let want_write = !self.out.is_empty();
+            let want_write = self.has_output();
             let paused = self.pending.is_some();
             let slowed = self.waits_for_operator();
             let may_read =
