@@ -56,6 +56,7 @@ pub const MAX_SIZE: u64 = 1_048_551;
 /// The measuring is done by the pipehub-load program, which must be installed next to
 /// pipehub-client (`cargo build` builds both; `cargo install --path load` installs it).
 #[derive(Clone, Debug, Args, Serialize, Deserialize, PartialEq)]
+#[command(group(clap::ArgGroup::new("started").args(["spawn_hub", "baseline"]).multiple(true)))]
 pub struct LoadArgs {
     /// Listeners to connect (N)
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
@@ -122,6 +123,11 @@ pub struct LoadArgs {
     )]
     pub hub_args: Vec<String>,
 
+    /// Run the spawned hub and the raw baseline on these CPUs only, and this tool on the
+    /// others, so that neither takes the other's cores (Linux; such as 0, 0-3 or 0,2)
+    #[arg(long, value_name = "CPUS", requires = "started")]
+    pub target_cpus: Option<CpuList>,
+
     /// Connect the listeners to these hubs as well as to --endpoint, evenly (round-robin,
     /// --endpoint's first); they must be bridged to it (`pipehub --bridge`). The
     /// publishers stay on --endpoint's hub, so the others' listeners receive every
@@ -187,6 +193,29 @@ impl LoadArgs {
 }
 
 /// A number of seconds (or a rate): finite and not negative.
+/// A list of CPU numbers, given as numbers and ranges such as `0`, `0-3` or `0,2,4-5`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuList(pub Vec<usize>);
+
+impl std::str::FromStr for CpuList {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<CpuList, String> {
+        let bad = || format!("`{value}` is not a list of CPUs (such as 0, 0-3 or 0,2,4-5)");
+        let mut cpus = Vec::new();
+        for part in value.split(',') {
+            let (first, last) = part.split_once('-').unwrap_or((part, part));
+            match (first.trim().parse::<usize>(), last.trim().parse::<usize>()) {
+                (Ok(first), Ok(last)) if first <= last && last < 4096 => cpus.extend(first..=last),
+                _ => return Err(bad()),
+            }
+        }
+        cpus.sort_unstable();
+        cpus.dedup();
+        Ok(CpuList(cpus))
+    }
+}
+
 fn parse_seconds(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
@@ -199,6 +228,15 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn cpu_lists_take_numbers_and_ranges() {
+        assert_eq!("0".parse(), Ok(CpuList(vec![0])));
+        assert_eq!("2,0-1,1".parse(), Ok(CpuList(vec![0, 1, 2])));
+        for bad in ["", "a", "3-1", "0,", "-1"] {
+            assert!(bad.parse::<CpuList>().is_err(), "{bad:?}");
+        }
+    }
 
     #[derive(Debug, Parser)]
     struct Command {

@@ -46,6 +46,10 @@ pub struct LoadConfig {
     pub spawn_hub: bool,
     /// Extra arguments for a spawned hub.
     pub hub_args: Vec<String>,
+    /// CPUs a spawned hub and the raw baseline run on, the tool on the others (Linux);
+    /// empty: wherever the system puts them.
+    #[serde(default)]
+    pub target_cpus: Vec<usize>,
     /// Also measure the raw baseline, and report hub ÷ raw.
     pub baseline_raw: bool,
     /// Listener handshakes in flight at once, per process.
@@ -115,6 +119,10 @@ impl LoadConfig {
                 seen.push(endpoint);
             }
         }
+        anyhow::ensure!(
+            config.target_cpus.is_empty() || config.spawn_hub || config.baseline_raw,
+            "--target-cpus places the hub the tool starts: use it with --spawn-hub or --baseline raw"
+        );
         if cfg!(not(unix)) && (config.spawn_hub || config.baseline_raw) {
             anyhow::bail!(
                 "--spawn-hub and --baseline raw need Unix sockets; on this platform, start a hub \

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::LoadConfig;
 use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -87,22 +88,25 @@ impl Target {
     }
 
     /// Starts a target of `kind` for one point of the run: the `pipehub` next to this
-    /// program with the run's `--hub-arg`s, or this program's raw baseline server.
+    /// program with the run's `--hub-arg`s, or this program's raw baseline server; on the
+    /// run's `--target-cpus`, if it names any.
     #[cfg(unix)]
     pub async fn start(
         kind: TargetKind,
-        hub_args: &[String],
+        config: &LoadConfig,
         scratch: &Scratch,
     ) -> anyhow::Result<Target> {
+        let cpus = &config.target_cpus;
         match kind {
             TargetKind::Hub => {
                 let program = sibling_binary("pipehub")?;
-                Target::spawn(kind, &program, hub_args, scratch).await
+                Target::spawn(kind, &program, &config.hub_args, cpus, scratch).await
             }
             TargetKind::Raw => {
                 let program =
                     std::env::current_exe().context("cannot tell where this program is")?;
-                Target::spawn(kind, &program, &[RAW_COMMAND.to_owned()], scratch).await
+                let args = [RAW_COMMAND.to_owned()];
+                Target::spawn(kind, &program, &args, cpus, scratch).await
             }
         }
     }
@@ -111,7 +115,7 @@ impl Target {
     #[cfg(not(unix))]
     pub async fn start(
         kind: TargetKind,
-        _hub_args: &[String],
+        _config: &LoadConfig,
         _scratch: &Scratch,
     ) -> anyhow::Result<Target> {
         anyhow::bail!(
@@ -121,12 +125,13 @@ impl Target {
     }
 
     /// Starts `program args... --endpoint <its path in scratch>` (the endpoint flag is
-    /// added) and waits until it serves.
+    /// added) on `cpus` (all it may use, if empty) and waits until it serves.
     #[cfg(unix)]
     async fn spawn(
         kind: TargetKind,
         program: &std::path::Path,
         args: &[String],
+        cpus: &[usize],
         scratch: &Scratch,
     ) -> anyhow::Result<Target> {
         let endpoint = kind.endpoint_in(scratch.path());
@@ -140,14 +145,28 @@ impl Target {
         let log_path = scratch.path.join(format!("{}.log", kind.name()));
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("could not create {}", log_path.display()))?;
-        let mut child = tokio::process::Command::new(program)
+        let mut command = tokio::process::Command::new(program);
+        command
             .arg("--endpoint")
             .arg(&endpoint)
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(log)
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        #[cfg(target_os = "linux")]
+        if !cpus.is_empty() {
+            let cpus = cpus.to_vec();
+            // SAFETY: the closure runs in the child between fork and exec and makes one
+            // system call (sched_setaffinity), which is async-signal-safe; it allocates
+            // nothing (`cpus` was built before the fork).
+            unsafe {
+                command.pre_exec(move || crate::affinity::pin_this_thread(&cpus));
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = cpus;
+        let mut child = command
             .spawn()
             .with_context(|| format!("could not start {}", program.display()))?;
         let pid = child.id();
@@ -187,6 +206,11 @@ impl Target {
     /// Resident memory now, in bytes.
     pub fn rss_bytes(&self) -> Option<u64> {
         self.pid.and_then(rss_bytes)
+    }
+
+    /// The CPUs the target may run on (`Cpus_allowed_list`), if it was started here.
+    pub fn cpus(&self) -> Option<String> {
+        self.child.as_ref().and(self.pid).and_then(cpus_allowed)
     }
 
     /// CPU time used so far (user + system), in seconds.
@@ -348,6 +372,21 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 
 #[cfg(not(target_os = "linux"))]
 pub fn rss_bytes(_pid: u32) -> Option<u64> {
+    None
+}
+
+/// The CPUs process `pid` may run on, as `/proc/PID/status` lists them (`0-1`, `0,2`).
+#[cfg(target_os = "linux")]
+pub fn cpus_allowed(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .map(|list| list.trim().to_owned())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn cpus_allowed(_pid: u32) -> Option<String> {
     None
 }
 

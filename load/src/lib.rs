@@ -47,6 +47,7 @@
 //!
 //! [`Connection`]: pipehub_client::Connection
 
+pub mod affinity;
 pub mod busy;
 pub mod charts;
 pub mod config;

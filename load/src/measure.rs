@@ -43,6 +43,8 @@ struct Process {
     cpu_start: Option<f64>,
     cpu_measuring_start: Option<f64>,
     cpu_end: Option<f64>,
+    /// The CPUs the target may run on, as the system lists them.
+    cpus: Option<String>,
 }
 
 /// What the publishing phases did.
@@ -86,6 +88,7 @@ async fn measure_target(config: &LoadConfig, target: &Target) -> anyhow::Result<
         cpu_start,
         cpu_measuring_start: None,
         cpu_end: None,
+        cpus: target.cpus(),
     };
     let outcome = publish(config, target, run, &listeners, &advanced, &mut process).await;
     let stats = listeners.finish().await;
@@ -225,7 +228,7 @@ fn run_report(
         .zip(process.cpu_end)
         .map(|(a, b)| b - a);
     let [start, published_at, end] = &published.tool;
-    let tool = tool::report(
+    let mut tool = tool::report(
         start,
         published_at,
         end,
@@ -233,6 +236,7 @@ fn run_report(
         cpu_measuring,
         config.rate > 0.0,
     );
+    tool.target_cpus = process.cpus.clone();
     let bytes_per_idle_listener = process
         .rss_empty
         .zip(process.rss_idle)

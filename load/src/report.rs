@@ -137,6 +137,9 @@ pub struct ToolReport {
     pub target_cores: Option<f64>,
     /// CPU time of the load tool's processes while measuring (Linux).
     pub cpu_seconds: Option<f64>,
+    /// The CPUs the target could run on (a started target, on Linux), such as `0` or
+    /// `0-1`: where `--target-cpus` put it.
+    pub target_cpus: Option<String>,
     /// Which side set the pace of this run.
     pub limit: Limit,
 }
@@ -425,6 +428,9 @@ impl Report {
                     .target_cores
                     .map_or("-".to_owned(), |c| format!("{:.0} % of a core", c * 100.0))
             }),
+            Row::new("  target on CPUs", |r| {
+                r.tool.target_cpus.clone().unwrap_or_else(|| "-".to_owned())
+            }),
             Row::new("lost", |r| count(r.loss.lost)),
             Row::new("  lagged (announced)", |r| count(r.loss.lagged)),
             Row::new("  unexplained gaps", |r| count(r.loss.unexplained_gaps)),
@@ -701,6 +707,7 @@ pub(crate) mod sample {
                 receiver_ceiling_per_second: Some(2e6),
                 publisher_busy: Some(0.1),
                 target_cores: Some(1.0),
+                target_cpus: None,
                 cpu_seconds: None,
                 limit: Limit::Target,
             },
@@ -725,6 +732,7 @@ pub(crate) mod sample {
                 spread: Vec::new(),
                 spawn_hub: false,
                 hub_args: Vec::new(),
+                target_cpus: Vec::new(),
                 baseline_raw: false,
                 connect_concurrency: 64,
                 drain_timeout_seconds: 10.0,

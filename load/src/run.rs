@@ -23,6 +23,14 @@ pub async fn run(mut config: LoadConfig) -> anyhow::Result<Report> {
     };
     largest.validate()?;
     limits::check_config(&largest)?;
+    if !config.target_cpus.is_empty() {
+        let tool = crate::affinity::keep_off(&config.target_cpus)?;
+        config.display.note(format_args!(
+            "the targets run on CPUs {}, this tool on {}",
+            crate::affinity::list(&config.target_cpus),
+            crate::affinity::list(&tool)
+        ));
+    }
     let scratch = (config.spawn_hub || config.baseline_raw)
         .then(Scratch::new)
         .transpose()?;
@@ -50,13 +58,13 @@ pub async fn run(mut config: LoadConfig) -> anyhow::Result<Report> {
         let mut runs = Vec::new();
         let hub = match &scratch {
             Some(scratch) if point.spawn_hub => {
-                Target::start(TargetKind::Hub, &point.hub_args, scratch).await?
+                Target::start(TargetKind::Hub, &point, scratch).await?
             }
             _ => Target::running(&point.endpoint).await,
         };
         runs.push(measure(&point, hub).await?);
         if let Some(scratch) = scratch.as_ref().filter(|_| point.baseline_raw) {
-            let raw = Target::start(TargetKind::Raw, &point.hub_args, scratch).await?;
+            let raw = Target::start(TargetKind::Raw, &point, scratch).await?;
             runs.push(measure(&point, raw).await?);
         }
         points.push(Point::new(clients, runs));

@@ -74,6 +74,7 @@ pub fn report(
             .filter(|_| elapsed > Duration::ZERO)
             .map(|cpu| cpu / seconds),
         cpu_seconds: end.cpu.zip(start.cpu).map(|(to, from)| to - from),
+        target_cpus: None,
         limit: Limit::judge(receivers_busy, publisher_busy, paced),
     }
 }

@@ -150,3 +150,59 @@ fn load_with_the_raw_baseline_reports_both_and_their_ratio() {
     }
     assert!(point["ratios"]["deliveries_per_second"].is_number());
 }
+
+/// The CPUs this process may run on, as `/proc/self/status` lists them.
+#[cfg(target_os = "linux")]
+fn own_cpus() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .expect("Cpus_allowed_list")
+        .trim()
+        .to_owned()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_targets_run_on_the_cpus_given_and_the_tool_on_the_others() {
+    let cpus = own_cpus();
+    // The last CPU of the list ("0-1" -> 1, "0,2" -> 2, "3" -> 3).
+    let last = cpus.rsplit([',', '-']).next().expect("a CPU").to_owned();
+    if cpus == last {
+        // One CPU: nothing would be left for the tool, and it says so.
+        let output = Command::new(binary("pipehub-client"))
+            .args(["load", "--spawn-hub", "--clients", "2", "--messages", "10"])
+            .args(["--target-cpus", &last])
+            .output()
+            .expect("run pipehub-client load");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains("leaves no CPU for the tool"), "{stderr}");
+        return;
+    }
+    let report = run_load(&["--baseline", "raw", "--target-cpus", &last]);
+    let runs = report["points"][0]["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        assert_complete(run);
+        assert_eq!(run["tool"]["target_cpus"], last.as_str(), "{}", run["tool"]);
+    }
+}
+
+#[test]
+fn target_cpus_without_a_started_target_is_a_usage_error() {
+    let output = Command::new(binary("pipehub-client"))
+        .args([
+            "load",
+            "--endpoint",
+            "/nonexistent/hub.sock",
+            "--target-cpus",
+            "0",
+        ])
+        .output()
+        .expect("run pipehub-client load");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--spawn-hub"), "{stderr}");
+}

@@ -51,7 +51,8 @@ pub struct Cli {
 pub enum Command {
     Listen(ListenArgs),
     Send(SendArgs),
-    Load(pipehub_client::load_command::LoadArgs),
+    // Boxed: the load command has far more options than the others.
+    Load(Box<pipehub_client::load_command::LoadArgs>),
     Status(super::status::StatusArgs),
     /// Print a shell completion script to stdout
     ///

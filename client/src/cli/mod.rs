@@ -35,7 +35,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Listen(args) => listen::run(&endpoint, cli.wait, args).await,
             Command::Send(args) => send::run(&endpoint, cli.wait, args).await,
-            Command::Load(args) => load::run(&endpoint, args),
+            Command::Load(args) => load::run(&endpoint, *args),
             Command::Status(args) => status::run(&endpoint, cli.wait, args).await,
             Command::Completions(args) => manual::completions(args),
             Command::Man(_) => manual::man(),

@@ -38,6 +38,7 @@ pub async fn run(endpoint: &str, args: &str, clock: Arc<BusyClock>) -> anyhow::R
         spread: args.spread,
         spawn_hub: args.spawn_hub,
         hub_args: args.hub_args,
+        target_cpus: args.target_cpus.map(|cpus| cpus.0).unwrap_or_default(),
         baseline_raw: args.baseline == Some(Baseline::Raw),
         connect_concurrency: usize::try_from(args.connect_concurrency).unwrap_or(usize::MAX),
         drain_timeout_seconds: args.drain_timeout,
