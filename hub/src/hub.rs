@@ -170,8 +170,9 @@ impl Hub {
             let room = pacer.room().notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.publish_from(ClientId::OPERATOR, body) {
+            match self.append_from(ClientId::OPERATOR, body) {
                 Ok(seq) => {
+                    self.wake_listeners();
                     if let Some(at) = paused_at {
                         pacer.add_paused(at.elapsed());
                     }
@@ -327,12 +328,17 @@ impl Hub {
     }
 
     /// Appends a broadcast from `sender` if the listeners have room for it (always, in
-    /// `skip` mode); otherwise says how far they must get first.
-    pub(crate) fn publish_from(&self, sender: ClientId, body: &[u8]) -> Result<Seq, Full> {
-        match self.shared.pacer.gate() {
-            Some(gate) => self.shared.log.try_publish(sender, body, gate),
-            None => Ok(self.shared.log.publish(sender, body)),
-        }
+    /// `skip` mode); otherwise says how far they must get first. Wakes nobody: the caller
+    /// wakes the listeners ([`Hub::wake_listeners`]) once it has appended what it has.
+    pub(crate) fn append_from(&self, sender: ClientId, body: &[u8]) -> Result<Seq, Full> {
+        self.shared
+            .log
+            .try_publish(sender, body, self.shared.pacer.gate())
+    }
+
+    /// Wakes the listeners waiting for what was appended ([`Hub::append_from`]).
+    pub(crate) fn wake_listeners(&self) {
+        self.shared.log.wake_listeners();
     }
 
     /// Counts a connection turned away with `code`.

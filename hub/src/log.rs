@@ -325,17 +325,19 @@ impl BroadcastLog {
         &self.appended
     }
 
-    /// Encodes `body` as the next broadcast and appends it, whoever is behind. Returns its
-    /// sequence number.
+    /// Encodes `body` as the next broadcast and appends it, whoever is behind, and wakes
+    /// the listeners. Returns its sequence number.
     pub(crate) fn publish(&self, sender: ClientId, body: &[u8]) -> Seq {
         let Ok(seq) = self.append(&[], sender, now_us(), body, Keep::bounded);
+        self.wake_listeners();
         seq
     }
 
     /// Encodes `body` as the next broadcast and appends it at once, but evicts nothing at
     /// or after `gate` unless the log is over twice its bounds: the log stretches to hold
     /// it rather than push a live listener's next broadcast out. For what may not wait and
-    /// comes at a person's pace (a line typed at the console). Returns its sequence number.
+    /// comes at a person's pace (a line typed at the console). Wakes the listeners;
+    /// returns its sequence number.
     pub(crate) fn publish_stretching(&self, sender: ClientId, body: &[u8], gate: u64) -> Seq {
         let Ok(seq) = self.append(&[], sender, now_us(), body, |keep| {
             Ok::<_, Infallible>(
@@ -344,27 +346,34 @@ impl BroadcastLog {
                     .max(keep.within_twice_the_bounds),
             )
         });
+        self.wake_listeners();
         seq
     }
 
     /// Appends `body` as the next broadcast only if that evicts no broadcast at or after
-    /// `gate` (the oldest one a live listener still needs); otherwise appends nothing and
-    /// says how far the listeners must get first.
+    /// `gate` (the oldest one a live listener still needs; `None`: whoever is behind);
+    /// otherwise appends nothing and says how far the listeners must get first.
+    ///
+    /// Does not wake the listeners: a publisher appends everything it has read, then
+    /// wakes them once ([`BroadcastLog::wake_listeners`]), so that each writes the whole
+    /// batch at once rather than a broadcast at a time as they come.
     pub(crate) fn try_publish(
         &self,
         sender: ClientId,
         body: &[u8],
-        gate: u64,
+        gate: Option<u64>,
     ) -> Result<Seq, Full> {
-        self.append(&[], sender, now_us(), body, |keep| {
-            if keep.within_bounds > gate {
-                Err(Full {
-                    needed: keep.within_bounds,
-                })
-            } else {
-                Ok(keep.within_bounds)
-            }
+        self.append(&[], sender, now_us(), body, |keep| match gate {
+            Some(gate) if keep.within_bounds > gate => Err(Full {
+                needed: keep.within_bounds,
+            }),
+            _ => Ok(keep.within_bounds),
         })
+    }
+
+    /// Wakes every listener waiting for a broadcast after those appended.
+    pub(crate) fn wake_listeners(&self) {
+        self.appended.notify_waiters();
     }
 
     /// Appends a broadcast that came from another hub: `origin_frame` (its `ORIGIN`
@@ -386,11 +395,12 @@ impl BroadcastLog {
             body,
             Keep::bounded,
         );
+        self.wake_listeners();
         seq
     }
 
-    /// Appends one entry: `prefix` (empty, or an `ORIGIN` frame), then the broadcast.
-    /// `keep_from` decides, from where the log would start within its bounds (and within
+    /// Appends one entry: `prefix` (empty, or an `ORIGIN` frame), then the broadcast, and
+    /// wakes nobody. `keep_from` decides, from where the log would start within its bounds (and within
     /// twice them), the oldest sequence number to keep: everything before it is evicted.
     /// Or it refuses, and nothing is appended.
     fn append<E>(
@@ -423,7 +433,6 @@ impl BroadcastLog {
         };
         self.body_bytes
             .fetch_add(body.len() as u64, Ordering::Relaxed);
-        self.appended.notify_waiters();
         Ok(Seq(seq))
     }
 
@@ -774,11 +783,11 @@ mod tests {
         }
         // The log is full: the next append evicts #1, which a cursor at 1 still needs.
         assert_eq!(
-            log.try_publish(ClientId(5), b"m", 1),
+            log.try_publish(ClientId(5), b"m", Some(1)),
             Err(Full { needed: 2 })
         );
         assert_eq!(log.tail(), 4, "nothing was appended");
-        assert_eq!(log.try_publish(ClientId(5), b"m", 2), Ok(Seq(5)));
+        assert_eq!(log.try_publish(ClientId(5), b"m", Some(2)), Ok(Seq(5)));
         assert_eq!(log.first(), 2);
     }
 
@@ -788,11 +797,11 @@ mod tests {
         log.publish(ClientId::OPERATOR, &[0; 71]); // 100-byte frames
         log.publish(ClientId::OPERATOR, &[0; 71]);
         assert_eq!(
-            log.try_publish(ClientId(5), &[0; 171], 2),
+            log.try_publish(ClientId(5), &[0; 171], Some(2)),
             Err(Full { needed: 3 }),
             "a 200-byte frame fits only once both others are gone"
         );
-        assert_eq!(log.try_publish(ClientId(5), &[0; 171], 3), Ok(Seq(3)));
+        assert_eq!(log.try_publish(ClientId(5), &[0; 171], Some(3)), Ok(Seq(3)));
         assert_eq!((log.first(), log.len()), (3, 1));
     }
 

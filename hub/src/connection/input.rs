@@ -218,10 +218,12 @@ impl Connection {
     }
 
     /// Takes a publisher's message as a broadcast or, when the listeners have no room for
-    /// it, keeps it pending: the client is not read again until it is taken.
+    /// it, keeps it pending: the client is not read again until it is taken. The
+    /// listeners are woken at the end of the batch, before the session waits again.
     fn take_broadcast(&mut self, body: Bytes, name: &str) {
-        match self.hub.publish_from(self.id, &body) {
+        match self.hub.append_from(self.id, &body) {
             Ok(_) => {
+                self.appended = true;
                 self.end_pause();
                 if self.hub.console_takes_broadcast() {
                     self.hub.show_event(self.message(name, body, true));

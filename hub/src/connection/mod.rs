@@ -63,6 +63,9 @@ const HANDSHAKE_CHUNK: usize = 128;
 const CONTROL_LIMIT: usize = 64;
 /// Write attempts per wake-up before yielding to other tasks.
 const WRITES_PER_TURN: usize = 16;
+/// Reads of a client that keeps sending (`READ_CHUNK` each) before the listeners are
+/// woken for what it sent.
+const READS_PER_TURN: usize = 16;
 /// How long a connection that broke the protocol gets to receive its `ERROR`.
 const ERROR_FLUSH: Duration = Duration::from_secs(1);
 
@@ -96,6 +99,7 @@ pub(crate) fn serve(
         offset: 0,
         control: VecDeque::new(),
         pending: None,
+        appended: false,
         reserved: 0,
         to_operator: None,
         cursor: None,
@@ -186,6 +190,10 @@ struct Connection {
     /// A publisher's message the log has no room for yet; nothing more is read from the
     /// client until it is taken.
     pending: Option<Bytes>,
+    /// Broadcasts were appended that the listeners have not been woken for yet: they
+    /// are woken once per batch of the client's input (up to `READS_PER_TURN` reads),
+    /// not once per broadcast.
+    appended: bool,
     /// Bytes of the hub's budget for large frames (`partial`) that the frame being read
     /// holds.
     reserved: usize,
@@ -253,6 +261,8 @@ impl Connection {
             Ok(()) => End::Done,
             Err(end) => end,
         };
+        // Broadcasts taken just before the session ended are delivered all the same.
+        self.wake_listeners();
         if let Some(cursor) = self.cursor {
             hub.pacer().left(cursor);
         }
@@ -281,11 +291,13 @@ impl Connection {
         // Bytes that arrived with the HELLO.
         Box::pin(self.consume_input(name)).await?;
         loop {
+            // The end of a batch of the client's input: the listeners learn of the
+            // broadcasts in it, once.
+            self.wake_listeners();
             let want_write = self.has_output();
             let paused = self.pending.is_some();
             let slowed = self.waits_for_operator();
-            let may_read =
-                !self.read_closed && self.control.len() < CONTROL_LIMIT && !paused && !slowed;
+            let may_read = self.may_read();
             // A large frame reads on only while the hub's budget holds it; until then the
             // client waits for its mailbox.
             let can_read = may_read && self.reserve_for_frame();
@@ -350,10 +362,19 @@ impl Connection {
                 Wake::Mail => self.read_mail(handle)?,
                 Wake::Writable => self.write_some()?,
                 Wake::Readable => {
-                    if self.read_some()? {
+                    // While the client keeps sending, read on (a chunk at a time, so it
+                    // holds little) before the listeners are woken, so that each
+                    // writes the batch at once.
+                    for _ in 0..READS_PER_TURN {
+                        if !self.read_some()? {
+                            break;
+                        }
                         // Boxed: clients rarely send, and inline this future would
                         // make every idle client's task larger.
                         Box::pin(self.consume_input(name)).await?;
+                        if !(self.may_read() && self.reserve_for_frame()) {
+                            break;
+                        }
                     }
                 }
                 Wake::Notified => {}
@@ -364,6 +385,23 @@ impl Connection {
                     Box::pin(self.consume_input(name)).await?;
                 }
             }
+        }
+    }
+
+    /// Whether the client may be read now: it has not closed its sending side, is not
+    /// paused (its message waits for room in the log), is not past its rate to the
+    /// operator, and reads the answers it asked for.
+    fn may_read(&self) -> bool {
+        !self.read_closed
+            && self.control.len() < CONTROL_LIMIT
+            && self.pending.is_none()
+            && !self.waits_for_operator()
+    }
+
+    /// Wakes the listeners if this client's broadcasts were appended since it last did.
+    fn wake_listeners(&mut self) {
+        if std::mem::take(&mut self.appended) {
+            self.hub.wake_listeners();
         }
     }
 
