@@ -25,6 +25,10 @@
 #                [0]
 #   LATENCY_SECONDS  length of a latency run  [5]
 #   PROCS        listener processes           [1]
+#   WINDOW       the publishers' window: by default none, so the publisher sends as fast
+#                as the hub takes messages and the hub's pacing is the only brake (as in
+#                docs/performance.md); WINDOW="" for the load tool's default window
+#                (half the hub's queue)        ["--window 0"]
 #   EXTRA        more arguments for every load run (e.g. "--hub-arg=--queue=8192")
 #   QUIET_WAIT, QUIET_LOAD                    [600, 0.5]
 #
@@ -45,6 +49,7 @@ CHECK=${CHECK:-1}
 LATENCY=${LATENCY:-0}
 LATENCY_SECONDS=${LATENCY_SECONDS:-5}
 PROCS=${PROCS:-1}
+WINDOW=${WINDOW---window 0}
 EXTRA=${EXTRA:-}
 out=${1:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 
@@ -66,9 +71,9 @@ run() { # NAME ARGS...: one load run, its table in NAME.txt, its report in NAME.
   local name=$1
   shift
   echo "==> $name: $load load $*" >&2
-  # shellcheck disable=SC2086 # EXTRA is a list of arguments
+  # shellcheck disable=SC2086 # WINDOW and EXTRA are lists of arguments
   "$load" load --spawn-hub --baseline raw --procs "$PROCS" --json "$out/$name.json" \
-    --report "$out/$name.html" "$@" $EXTRA > "$out/$name.txt"
+    --report "$out/$name.html" "$@" $WINDOW $EXTRA > "$out/$name.txt"
 }
 
 check_run() { # NAME N S MESSAGES: the independent harness, raw fan-out and a fresh hub

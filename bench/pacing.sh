@@ -13,7 +13,7 @@
 # repetition, so slow drift of the machine hits them alike.
 #
 # A benchmark, not a test: it wants the machine to itself. The default grid takes about
-# fifteen minutes on a 2-core machine.
+# seven minutes on a 2-core machine.
 #
 # Usage: bench/pacing.sh [OUT_DIR]          (default: bench/results/pacing-<UTC time>)
 # Environment (defaults in brackets):

@@ -10,8 +10,8 @@
 # example TARGET_CPUS=0-3 THREADS=4 for a hub with four cores of its own).
 #
 # Usage: bench/threads.sh [OUT_DIR]     (default: bench/results/threads-<UTC time>)
-# Environment: CLIENTS, RUNS, DELIVERIES as for bench/fanout.sh (defaults
-# "100 1000 10000", 3, 20000000); TARGET_CPUS [0]; THREADS [2].
+# Environment: CLIENTS, RUNS, DELIVERIES, WINDOW as for bench/fanout.sh (defaults
+# "100 1000 10000", 3, 20000000, no window); TARGET_CPUS [0]; THREADS [2].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/results/threads-$(date -u +%Y%m%dT%H%M%SZ)}
