@@ -82,9 +82,10 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(config::DEFAULT_SHUTDOWN_TIMEOUT))]
     pub shutdown_timeout: Seconds,
 
-    /// Threads serving clients. One thread has no cross-thread wake-ups and measured
-    /// best (docs/performance.md); more spread the work over more cores; 0 means one per
-    /// core.
+    /// Threads serving clients. One thread has no cross-thread wake-ups and delivers
+    /// tens of millions of small messages a second; give more (up to the cores the hub
+    /// may have) when its one thread runs at a full core and publishers are paced;
+    /// 0 means one per core (docs/architecture.md, "Threads and cores").
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 
