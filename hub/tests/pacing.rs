@@ -104,6 +104,34 @@ async fn a_publisher_waits_for_a_listener_a_window_behind_and_it_loses_nothing()
     );
 }
 
+/// On two runtime threads, listeners run beside their publisher rather than after it,
+/// and a publisher's broadcasts wake them once per batch of its input, at the batch's
+/// end, and once more when its session ends: here right after its last message. Each
+/// listener must still get every broadcast, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_two_threads_every_listener_gets_a_burst_whose_publisher_leaves_at_once() {
+    const LISTENERS: usize = 8;
+    let hub = TestHub::with_config(paced(Duration::from_secs(30))).await;
+    let mut readers = Vec::new();
+    for _ in 0..LISTENERS {
+        let (mut listener, _) = RawClient::join(&hub.endpoint, Role::Listener).await;
+        readers.push(tokio::spawn(async move {
+            read_until(&mut listener, BURST).await
+        }));
+    }
+    hub.wait_for_clients(LISTENERS).await;
+    let (mut publisher, _) = RawClient::join(&hub.endpoint, Role::Publisher).await;
+    for i in 1..=BURST {
+        publisher.send(&Frame::Send(body(i))).await;
+    }
+    drop(publisher);
+    for reader in readers {
+        let (seqs, lagged) = within(reader).await.expect("listener");
+        assert!(lagged.is_empty(), "nothing skipped: {lagged:?}");
+        every_one(&seqs);
+    }
+}
+
 #[tokio::test]
 async fn a_stopped_listener_holds_publishers_back_for_the_stall_timeout_only() {
     let stall = Duration::from_millis(300);
