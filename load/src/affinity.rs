@@ -35,16 +35,21 @@ fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
     set
 }
 
+/// Pins thread `tid` (0: the calling thread) to `set`.
+#[cfg(target_os = "linux")]
+fn pin(tid: i32, set: &libc::cpu_set_t) -> io::Result<()> {
+    // SAFETY: `set` is a valid cpu_set_t of the size given.
+    match unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), set) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// Pins the calling thread to `cpus`: for a child between `fork` and `exec`, where only
 /// async-signal-safe calls are allowed (sched_setaffinity is one system call).
 #[cfg(target_os = "linux")]
 pub fn pin_this_thread(cpus: &[usize]) -> io::Result<()> {
-    let set = cpu_set(cpus);
-    // SAFETY: `set` is a valid cpu_set_t of the size given; pid 0 is this thread.
-    match unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
+    pin(0, &cpu_set(cpus))
 }
 
 /// Pins every thread of this process to `cpus`; threads started later inherit it from
@@ -60,15 +65,10 @@ pub fn pin_this_process(cpus: &[usize]) -> io::Result<()> {
         else {
             continue;
         };
-        // SAFETY: `set` is a valid cpu_set_t of the size given; `tid` is a thread of
-        // this process (one that ended meanwhile makes the call fail with ESRCH).
-        let done =
-            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-        if done != 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::ESRCH) {
-                return Err(err);
-            }
+        // A thread that ended meanwhile is no longer there to pin (ESRCH).
+        match pin(tid, &set) {
+            Err(err) if err.raw_os_error() != Some(libc::ESRCH) => return Err(err),
+            _ => {}
         }
     }
     Ok(())
