@@ -5,7 +5,7 @@
 # of the deliveries cross NATS. Next to each bridged run, the same workload on a fourth
 # hub with no bridge (the single-hub numbers), started the same way so the two compare.
 #
-# For each N: a throughput run (as fast as the hub takes messages, the default window so
+# For each N: a throughput run (as fast as the hub takes messages, within WINDOW so
 # nothing is lost) and a latency run at a moderate fixed rate (about LATENCY_LOAD
 # deliveries/s whatever N is, as in bench/latency.sh), bridged and single.
 #
@@ -27,7 +27,11 @@
 #   LATENCY_SECONDS  length of a latency run                            [10]
 #   PROCS            listener processes of the load tool                [1]
 #   NATS_SERVER      the nats-server binary   [nats-server on PATH, else /usr/sbin/nats-server]
-#   EXTRA            more arguments for every load run (e.g. "--window 8192")
+#   WINDOW           the publishers' window, the same for single and bridged runs: the
+#                    bridge skips rather than waits, so bridged runs need one, and the
+#                    single hub gets the same so that the two differ by the bridge alone
+#                    (half the stock queue)                             ["--window 2048"]
+#   EXTRA            more arguments for every load run
 #   HUB_ARGS         more arguments for every hub (e.g. "--queue 16384")
 #
 # Writes to OUT_DIR:
@@ -52,6 +56,7 @@ MAX_MESSAGES=${MAX_MESSAGES:-1000000}
 LATENCY_LOAD=${LATENCY_LOAD:-100000}
 LATENCY_SECONDS=${LATENCY_SECONDS:-10}
 PROCS=${PROCS:-1}
+WINDOW=${WINDOW---window 2048}
 EXTRA=${EXTRA:-}
 HUB_ARGS=${HUB_ARGS:-}
 NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
@@ -152,9 +157,9 @@ run() { # NAME ENDPOINT ARGS...: one load run, its table in NAME.txt, its report
   local -A before
   times > "$tmp/times"
   for p in "${processes[@]}"; do before[$p]=$(cpu_seconds "$p"); done
-  # shellcheck disable=SC2086 # EXTRA is a list of arguments
+  # shellcheck disable=SC2086 # WINDOW and EXTRA are lists of arguments
   "$client" --endpoint "$endpoint" load --procs "$PROCS" --size "$SIZE" \
-    --json "$out/$name.json" "$@" $EXTRA | tee "$out/$name.txt"
+    --json "$out/$name.json" "$@" $WINDOW $EXTRA | tee "$out/$name.txt"
   local line=$name
   times > "$tmp/times"
   for p in "${processes[@]}"; do

@@ -25,10 +25,10 @@
 #                [0]
 #   LATENCY_SECONDS  length of a latency run  [5]
 #   PROCS        listener processes           [1]
-#   WINDOW       the publishers' window: by default none, so the publisher sends as fast
-#                as the hub takes messages and the hub's pacing is the only brake (as in
-#                docs/performance.md); WINDOW="" for the load tool's default window
-#                (half the hub's queue)        ["--window 0"]
+#   WINDOW       the publishers' window: none, so the publisher sends as fast as the hub
+#                takes messages and the hub's pacing is the only brake (as in
+#                docs/performance.md; also the load tool's default against a hub that
+#                paces)                         ["--window 0"]
 #   EXTRA        more arguments for every load run (e.g. "--hub-arg=--queue=8192")
 #   QUIET_WAIT, QUIET_LOAD                    [600, 0.5]
 #

@@ -15,6 +15,9 @@
 #   DELIVERIES deliveries per run; messages = DELIVERIES / N, at least 5,000  [20000000]
 #   PROFILE    1: also perf record         [0]
 #   HUB_ARGS   more arguments for the hub (e.g. "--threads 2")
+#   WINDOW     the publisher's window; the default is the one docs/performance.md's
+#              before-and-after table was measured with (half the stock queue)
+#              ["--window 2048"]
 # Needs `perf` (Debian: linux-perf) and permission to read syscall tracepoints
 # (root, or kernel.perf_event_paranoid <= -1).
 set -euo pipefail
@@ -27,6 +30,7 @@ SIZES=${SIZES:-"64 1024"}
 DELIVERIES=${DELIVERIES:-20000000}
 PROFILE=${PROFILE:-0}
 HUB_ARGS=${HUB_ARGS:-}
+WINDOW=${WINDOW---window 2048}
 out=${1:-bench/results/syscalls-$(date -u +%Y%m%dT%H%M%SZ)}
 
 command -v perf >/dev/null || { echo "bench/syscalls.sh needs perf (Debian: linux-perf)" >&2; exit 1; }
@@ -58,8 +62,9 @@ for s in $SIZES; do
       "$HUB" --endpoint "$sock" $HUB_ARGS </dev/null >/dev/null 2>"$out/$name.hub.log" &
     stat_pid=$!
     for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+    # shellcheck disable=SC2086 # WINDOW is a list of arguments
     target/release/pipehub-client load --endpoint "$sock" --clients "$n" --size "$s" \
-      --messages "$messages" --json "$out/$name.json" > "$out/$name.txt" 2>/dev/null
+      --messages "$messages" --json "$out/$name.json" $WINDOW > "$out/$name.txt" 2>/dev/null
     hub_pid=$(pgrep -f -n -- "--endpoint $sock") || true
     # The hub's CPU time, from /proc, before it stops.
     ticks=$(awk '{ print $14, $15 }' "/proc/$hub_pid/stat")

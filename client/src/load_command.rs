@@ -104,8 +104,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "R", default_value = "0", value_parser = parse_seconds)]
     pub rate: f64,
 
-    /// Most messages the publishers may be ahead of the slowest listener (0: no limit, so
-    /// listeners that fall behind lose messages) [default: half the hub's queue]
+    /// Most messages the publishers may be ahead of the slowest listener (0: none of the
+    /// tool's, so a hub that skips loses messages for listeners that fall behind)
+    /// [default: none where the hub paces publishers itself, else half its queue]
     #[arg(long, value_name = "N")]
     pub window: Option<u64>,
 

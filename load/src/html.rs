@@ -74,6 +74,30 @@ p.note { color: #8a5a00; }
 ul.errors li { color: #b00020; }
 ";
 
+/// The publishers' window: `--window`, or the default each target got (none where it
+/// paces the publishers itself, half its queue elsewhere).
+fn window(report: &Report) -> String {
+    let describe = |window: u64| match window {
+        0 => "none".to_owned(),
+        w => format!("{} messages", count(w)),
+    };
+    if let Some(window) = report.config.window {
+        return describe(window);
+    }
+    let mut used: Vec<String> = Vec::new();
+    for (_, run) in report.runs() {
+        let entry = format!(
+            "{} for the {}",
+            describe(run.delivery.window),
+            run.target.describe()
+        );
+        if !used.contains(&entry) {
+            used.push(entry);
+        }
+    }
+    format!("by default: {}", used.join(", "))
+}
+
 fn parameters(out: &mut String, report: &Report) {
     let config = &report.config;
     let mut rows: Vec<(&str, String)> = Vec::new();
@@ -111,15 +135,7 @@ fn parameters(out: &mut String, report: &Report) {
             "unthrottled".to_owned()
         },
     ));
-    rows.push((
-        "window",
-        config
-            .window
-            .map_or("half the hub's queue".to_owned(), |w| match w {
-                0 => "none".to_owned(),
-                w => format!("{} messages", count(w)),
-            }),
-    ));
+    rows.push(("window", window(report)));
     rows.push((
         "target",
         if config.spawn_hub {
@@ -347,6 +363,19 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc_date(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(utc_date(1_700_000_000), "2023-11-14 22:13 UTC");
+    }
+
+    #[test]
+    fn the_window_says_what_each_target_got_by_default() {
+        let mut report = crate::report::sample::report(&[10, 100]);
+        assert_eq!(window(&report), "by default: none for the hub");
+        report.points[1].runs[0].delivery.window = 2048;
+        assert_eq!(
+            window(&report),
+            "by default: none for the hub, 2,048 messages for the hub"
+        );
+        report.config.window = Some(0);
+        assert_eq!(window(&report), "none");
     }
 
     #[test]

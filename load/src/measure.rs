@@ -90,7 +90,16 @@ async fn measure_target(config: &LoadConfig, target: &Target) -> anyhow::Result<
         cpu_end: None,
         cpus: target.cpus(),
     };
-    let outcome = publish(config, target, run, &listeners, &advanced, &mut process).await;
+    let outcome = publish(
+        config,
+        target,
+        &hubs,
+        run,
+        &listeners,
+        &advanced,
+        &mut process,
+    )
+    .await;
     let stats = listeners.finish().await;
     let published = outcome?;
     let stats = stats?;
@@ -125,6 +134,7 @@ fn announce(config: &LoadConfig, target: &Target, hubs: &Hubs) {
 async fn publish(
     config: &LoadConfig,
     target: &Target,
+    hubs: &Hubs,
     run: u32,
     listeners: &Listeners,
     advanced: &Arc<Notify>,
@@ -135,7 +145,7 @@ async fn publish(
     for _ in 0..config.publishers {
         publishers.push(publisher::connect(&target.endpoint).await?);
     }
-    let window = window(config, &publishers);
+    let window = window(config, target, hubs, &publishers).await;
     let Some(first) = publishers.first_mut() else {
         anyhow::bail!("no publisher");
     };
@@ -193,14 +203,29 @@ async fn measure_and_drain(
     Ok((sent, [start, published_at, end]))
 }
 
-/// The flow-control window: `--window`, or half the target's queue.
-fn window(config: &LoadConfig, publishers: &[Connection]) -> u64 {
-    match config.window {
-        Some(window) => window,
-        None => publishers
-            .first()
-            .map_or(0, |c| u64::from(c.welcome().queue_frames / 2).max(1)),
+/// The flow-control window: `--window`; by default none where the target holds the
+/// publishers to its slowest listener itself (the raw baseline; a hub that paces them,
+/// unless `--spread` puts listeners behind other hubs, whose bridge skips rather than
+/// waits), and half the target's queue elsewhere.
+async fn window(
+    config: &LoadConfig,
+    target: &Target,
+    hubs: &Hubs,
+    publishers: &[Connection],
+) -> u64 {
+    if let Some(window) = config.window {
+        return window;
     }
+    let paces = match target.kind {
+        TargetKind::Raw => true,
+        TargetKind::Hub => hubs.count() == 1 && publisher::hub_paces(&target.endpoint).await,
+    };
+    if paces {
+        return 0;
+    }
+    publishers
+        .first()
+        .map_or(0, |c| u64::from(c.welcome().queue_frames / 2).max(1))
 }
 
 /// The report of one target's run.

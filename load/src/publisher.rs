@@ -6,8 +6,12 @@
 //! listener would fall behind the hub's queue and lose messages, and "throughput" would
 //! measure how fast messages are thrown away. So, unless `--window 0` asks for that open
 //! loop, publishers stay at most a *window* of messages ahead of the slowest listener
-//! ([`Flow`]); the default window is half of the hub's `queue_frames`, so a listener that
-//! keeps up can never lose a message, and any loss reported is a real fault.
+//! ([`Flow`]), half of the hub's `queue_frames` by default, so a listener that keeps up
+//! can never lose a message, and any loss reported is a real fault. A target that holds
+//! publishers to its slowest listener itself ([`hub_paces`]) needs no window of the
+//! tool's: there the default is none, since a window would only add the tool's own round
+//! trip (receivers to publisher) to every batch, a limit of the tool's that would pass for
+//! the target's.
 //!
 //! Measured messages go out in batches ([`publish`]): one send time, one write, for as
 //! many messages as are due and fit the window; a paced or blocked publisher has written
@@ -29,12 +33,18 @@ use pipehub_client::{Connection, WRITE_BATCH};
 /// The name publishers give the hub's operator.
 pub const PUBLISHER_NAME: &str = "load-publisher";
 
+/// The name of the session that asks the hub whether it paces publishers.
+const STATUS_NAME: &str = "load-status";
+
 /// How long publishers wait for the slowest listener to make any progress before the
 /// run is declared stuck.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How often a waiting publisher looks again even without a wake-up.
 const RECHECK: Duration = Duration::from_millis(1);
+
+/// How long the hub gets to answer the status request of [`hub_paces`].
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often warm-up markers are sent.
 const MARKER_INTERVAL: Duration = Duration::from_millis(5);
@@ -46,6 +56,29 @@ pub async fn connect(endpoint: &str) -> anyhow::Result<Connection> {
     Connection::connect_wait(endpoint, hello, Duration::from_secs(5))
         .await
         .with_context(|| format!("could not connect a publisher to {endpoint}"))
+}
+
+/// Whether the hub at `endpoint` holds publishers to its slowest reading listener
+/// (`when_behind: wait` in its status report; protocol.md section 6.5), asked on a
+/// session of its own. A hub that does not say so in time (one too old for status
+/// requests, or full) counts as one that does not.
+pub async fn hub_paces(endpoint: &str) -> bool {
+    let ask = async {
+        let hello = Hello::new(Role::Listener).with_name(STATUS_NAME);
+        let mut connection = Connection::connect(endpoint, hello).await?;
+        connection.status().await
+    };
+    match tokio::time::timeout(STATUS_TIMEOUT, ask).await {
+        Ok(Ok(status)) => status.hub.when_behind == "wait",
+        Ok(Err(err)) => {
+            tracing::debug!(%err, "no status report, so a window of the tool's");
+            false
+        }
+        Err(_) => {
+            tracing::debug!("no status report in time, so a window of the tool's");
+            false
+        }
+    }
 }
 
 /// The publishers' view of the listeners: how far the slowest one is.

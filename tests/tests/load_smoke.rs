@@ -151,6 +151,26 @@ fn load_with_the_raw_baseline_reports_both_and_their_ratio() {
     assert!(point["ratios"]["deliveries_per_second"].is_number());
 }
 
+#[test]
+fn publishers_keep_no_window_of_their_own_where_the_target_paces_them() {
+    // A stock hub waits for its listeners, and so does the raw baseline: a window of the
+    // tool's would only add its own round trip to every batch.
+    let report = run_load(&["--baseline", "raw"]);
+    for run in report["points"][0]["runs"].as_array().expect("runs") {
+        assert_complete(run);
+        assert_eq!(run["delivery"]["window"], 0, "{}", run["target"]);
+    }
+}
+
+#[test]
+fn publishers_stay_half_the_queue_ahead_of_a_hub_that_skips() {
+    // 200 messages through a queue of 64: without the window, listeners would lose some.
+    let report = run_load(&["--hub-arg=--when-behind=skip", "--hub-arg=--queue=64"]);
+    let run = &report["points"][0]["runs"][0];
+    assert_complete(run);
+    assert_eq!(run["delivery"]["window"], 32);
+}
+
 /// The CPUs this process may run on, as `/proc/self/status` lists them.
 #[cfg(target_os = "linux")]
 fn own_cpus() -> String {
