@@ -64,6 +64,21 @@ async fn measure_target(config: &LoadConfig, target: &Target) -> anyhow::Result<
         TargetKind::Raw => Hubs::new(&target.endpoint, &[]),
     };
     announce(config, target, &hubs);
+    // Every hub is asked before any listener connects, so that one that is not there
+    // (or refuses) ends the run with the client's own error and exit code, not as a
+    // listener's failure. The publishers need no window of their own where the target
+    // holds them to its slowest listener: the raw baseline, or one hub that paces (the
+    // bridge to other hubs skips rather than waits).
+    let paces = match target.kind {
+        TargetKind::Raw => true,
+        TargetKind::Hub => {
+            let mut pacing = Vec::with_capacity(hubs.count());
+            for endpoint in hubs.all() {
+                pacing.push(publisher::hub_paces(endpoint).await?);
+            }
+            pacing == [true]
+        }
+    };
     let run = payload::run_id();
     let rss_empty = target.rss_bytes();
     let cpu_start = target.cpu_seconds();
@@ -93,7 +108,7 @@ async fn measure_target(config: &LoadConfig, target: &Target) -> anyhow::Result<
     let outcome = publish(
         config,
         target,
-        &hubs,
+        paces,
         run,
         &listeners,
         &advanced,
@@ -134,7 +149,7 @@ fn announce(config: &LoadConfig, target: &Target, hubs: &Hubs) {
 async fn publish(
     config: &LoadConfig,
     target: &Target,
-    hubs: &Hubs,
+    paces: bool,
     run: u32,
     listeners: &Listeners,
     advanced: &Arc<Notify>,
@@ -145,7 +160,7 @@ async fn publish(
     for _ in 0..config.publishers {
         publishers.push(publisher::connect(&target.endpoint).await?);
     }
-    let window = window(config, target, hubs, &publishers).await;
+    let window = window(config, paces, &publishers);
     let Some(first) = publishers.first_mut() else {
         anyhow::bail!("no publisher");
     };
@@ -203,29 +218,16 @@ async fn measure_and_drain(
     Ok((sent, [start, published_at, end]))
 }
 
-/// The flow-control window: `--window`; by default none where the target holds the
-/// publishers to its slowest listener itself (the raw baseline; a hub that paces them,
-/// unless `--spread` puts listeners behind other hubs, whose bridge skips rather than
-/// waits), and half the target's queue elsewhere.
-async fn window(
-    config: &LoadConfig,
-    target: &Target,
-    hubs: &Hubs,
-    publishers: &[Connection],
-) -> u64 {
-    if let Some(window) = config.window {
-        return window;
+/// The flow-control window: `--window`; by default none where the target `paces` the
+/// publishers itself, and half its queue elsewhere.
+fn window(config: &LoadConfig, paces: bool, publishers: &[Connection]) -> u64 {
+    match config.window {
+        Some(window) => window,
+        None if paces => 0,
+        None => publishers
+            .first()
+            .map_or(0, |c| u64::from(c.welcome().queue_frames / 2).max(1)),
     }
-    let paces = match target.kind {
-        TargetKind::Raw => true,
-        TargetKind::Hub => hubs.count() == 1 && publisher::hub_paces(&target.endpoint).await,
-    };
-    if paces {
-        return 0;
-    }
-    publishers
-        .first()
-        .map_or(0, |c| u64::from(c.welcome().queue_frames / 2).max(1))
 }
 
 /// The report of one target's run.

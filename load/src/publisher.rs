@@ -58,27 +58,27 @@ pub async fn connect(endpoint: &str) -> anyhow::Result<Connection> {
         .with_context(|| format!("could not connect a publisher to {endpoint}"))
 }
 
-/// Whether the hub at `endpoint` holds publishers to its slowest reading listener
-/// (`when_behind: wait` in its status report; protocol.md section 6.5), asked on a
-/// session of its own. A hub that does not say so in time (one too old for status
-/// requests, or full) counts as one that does not.
-pub async fn hub_paces(endpoint: &str) -> bool {
-    let ask = async {
-        let hello = Hello::new(Role::Listener).with_name(STATUS_NAME);
-        let mut connection = Connection::connect(endpoint, hello).await?;
-        connection.status().await
-    };
-    match tokio::time::timeout(STATUS_TIMEOUT, ask).await {
-        Ok(Ok(status)) => status.hub.when_behind == "wait",
-        Ok(Err(err)) => {
-            tracing::debug!(%err, "no status report, so a window of the tool's");
-            false
-        }
-        Err(_) => {
-            tracing::debug!("no status report in time, so a window of the tool's");
-            false
-        }
-    }
+/// Opens a session with the hub at `endpoint` and asks whether it holds publishers to its
+/// slowest reading listener (`when_behind: wait` in its status report; protocol.md
+/// section 6.5). A hub that is not there or refuses the session is the client's error
+/// (so the exit code says which); one that does not answer the status request in time
+/// (one too old for it) counts as one that does not pace.
+pub async fn hub_paces(endpoint: &str) -> anyhow::Result<bool> {
+    let hello = Hello::new(Role::Listener).with_name(STATUS_NAME);
+    let mut connection = Connection::connect(endpoint, hello).await?;
+    Ok(
+        match tokio::time::timeout(STATUS_TIMEOUT, connection.status()).await {
+            Ok(Ok(status)) => status.hub.when_behind == "wait",
+            Ok(Err(err)) => {
+                tracing::debug!(%err, "no status report, so a window of the tool's");
+                false
+            }
+            Err(_) => {
+                tracing::debug!("no status report in time, so a window of the tool's");
+                false
+            }
+        },
+    )
 }
 
 /// The publishers' view of the listeners: how far the slowest one is.

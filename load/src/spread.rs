@@ -41,6 +41,11 @@ impl Hubs {
         &self.endpoints[0]
     }
 
+    /// Every hub, the first first.
+    pub fn all(&self) -> &[String] {
+        &self.endpoints
+    }
+
     /// The hubs after the first.
     pub fn others(&self) -> &[String] {
         &self.endpoints[1..]

@@ -16,7 +16,8 @@ fn the_load_tools_errors_reach_the_user_through_the_handover() {
         .output()
         .expect("run pipehub-client load");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // No hub: exit 3, as for every other command.
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("pipehub-client: error: ")
             && stderr.contains(&format!("no hub at {endpoint}")),
