@@ -59,8 +59,7 @@ pub async fn connect(endpoint: &str) -> anyhow::Result<Connection> {
 }
 
 /// Opens a session with the hub at `endpoint` and asks whether it holds publishers to its
-/// slowest reading listener (`when_behind: wait` in its status report; protocol.md
-/// section 6.5). A hub that is not there or refuses the session is the client's error
+/// slowest reading listener (its status report's `when_behind`). A hub that is not there or refuses the session is the client's error
 /// (so the exit code says which); one that does not answer the status request in time
 /// (one too old for it) counts as one that does not pace.
 pub async fn hub_paces(endpoint: &str) -> anyhow::Result<bool> {
@@ -68,7 +67,7 @@ pub async fn hub_paces(endpoint: &str) -> anyhow::Result<bool> {
     let mut connection = Connection::connect(endpoint, hello).await?;
     Ok(
         match tokio::time::timeout(STATUS_TIMEOUT, connection.status()).await {
-            Ok(Ok(status)) => status.hub.when_behind == "wait",
+            Ok(Ok(status)) => status.hub.paces_publishers(),
             Ok(Err(err)) => {
                 tracing::debug!(%err, "no status report, so a window of the tool's");
                 false

@@ -93,6 +93,15 @@ pub struct HubStatus {
     pub stall_timeout_ms: u64,
 }
 
+impl HubStatus {
+    /// Whether the hub holds publishers to its slowest reading listener
+    /// (`when_behind: wait`, section 6.5 of docs/protocol.md) rather than letting
+    /// listeners a window behind skip ahead.
+    pub fn paces_publishers(&self) -> bool {
+        self.when_behind == "wait"
+    }
+}
+
 /// The hub's counters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusStats {
